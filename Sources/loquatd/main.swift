@@ -1,0 +1,2 @@
+import LoquatServer
+print("hi")
