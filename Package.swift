@@ -37,6 +37,9 @@ let package = Package(
             "JSON", "JSONRPC",
         ], swiftSettings: optimized),
         .executableTarget(name: "loquatd", dependencies: ["LoquatServer"], swiftSettings: optimized),
+        // `make bench`: micro-benchmarks of our own kernels; peers are timed by scripts/bench.
+        .executableTarget(name: "LoquatBench", dependencies: ["LoquatSupport", "Tensors", "LinearAlgebra", "Checkpoints", "JSON", "JSONRPC"],
+                          swiftSettings: optimized),
 
         // Tests.
         .target(name: "TestSupport", dependencies: ["Tensors", "JSON"], path: "Tests/TestSupport"),

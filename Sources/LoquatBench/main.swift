@@ -1,0 +1,10 @@
+// Dispatches `LoquatBench <name> [args]` to one benchmark; each lives in its own file.
+import Foundation
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let benchmarks: [String: ([String]) throws -> Void] = [:]
+guard let name = arguments.first, let run = benchmarks[name] else {
+    FileHandle.standardError.write("usage: LoquatBench <\(benchmarks.keys.sorted().joined(separator: "|"))> [args]\n".data(using: .utf8)!)
+    exit(2)
+}
+try run(Array(arguments.dropFirst()))
