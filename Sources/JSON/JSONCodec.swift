@@ -135,3 +135,8 @@ public enum JSON {
         }
     }
 }
+
+extension JSON {
+    /// The linked jansson's version, e.g. "2.14".
+    public static var libraryVersion: String { String(cString: jansson_version_str()) }
+}
