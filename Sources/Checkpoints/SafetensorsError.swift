@@ -104,11 +104,11 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
                 : "overlaps the previous tensor"
             return "\(path): tensor '\(tensor)': data_offsets [\(begin),\(end)] should begin at \(expectedBegin) (\(problem))"
         case let .sizeOverflow(path, tensor, dtype, shape):
-            return "\(path): tensor '\(tensor)': size of \(dtype) \(shape) overflows"
+            return "\(path): tensor '\(tensor)': size of \(dtype) \(Self.render(shape)) overflows"
         case let .misalignedSlice(path, tensor, dtype, shape):
-            return "\(path): tensor '\(tensor)': \(dtype) \(shape) does not fill a whole number of bytes"
+            return "\(path): tensor '\(tensor)': \(dtype) \(Self.render(shape)) does not fill a whole number of bytes"
         case let .byteCountMismatch(path, tensor, dtype, shape, begin, end, expected):
-            return "\(path): tensor '\(tensor)': data_offsets [\(begin),\(end)] hold \(end - begin) bytes but \(dtype) \(shape) needs \(expected)"
+            return "\(path): tensor '\(tensor)': data_offsets [\(begin),\(end)] hold \(end - begin) bytes but \(dtype) \(Self.render(shape)) needs \(expected)"
         case let .incompleteBuffer(path, dataEnd, dataByteCount):
             let problem = dataEnd < dataByteCount ? "\(dataByteCount - dataEnd) trailing bytes"
                 : "\(dataEnd - dataByteCount) bytes missing"
@@ -133,4 +133,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Sendable, Equatabl
             return "\(path): \(reason)"
         }
     }
+
+    /// `[2,2]`, as the header writes shapes.
+    static func render(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ",") + "]" }
 }
