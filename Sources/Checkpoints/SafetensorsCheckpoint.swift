@@ -13,6 +13,10 @@ import Tensors
 /// or one `model.safetensors` (or the only `*.safetensors` file of the directory, e.g. a PEFT
 /// `adapter_model.safetensors`). With an index, only `weight_map` is relied on: the tensors are
 /// exactly those it names, each taken from the shard it names; each shard is opened once.
+///
+/// The order of preference is transformers' (`from_pretrained` on a local directory):
+/// `model.safetensors` first, then the index. transformers does not delete an old index when it
+/// re-saves a model unsharded, so a directory can hold both; the single file is the newer one.
 public struct SafetensorsCheckpoint: Sendable {
     public static let indexFileName = "model.safetensors.index.json"
     public static let singleFileName = "model.safetensors"
@@ -50,12 +54,12 @@ public struct SafetensorsCheckpoint: Sendable {
         return SafetensorsCheckpoint(directory: FileSystem.directoryName(of: path), indexPath: nil, shards: [file], tensors: file.tensors)
     }
 
-    /// Prefers the index, then `model.safetensors`, then the only `*.safetensors` file.
+    /// Prefers `model.safetensors`, then the index, then the only `*.safetensors` file.
     public static func open(directory: String) throws -> SafetensorsCheckpoint {
-        let indexPath = FileSystem.join(directory, indexFileName)
-        if FileSystem.kind(of: indexPath) == .file { return try openSharded(directory: directory, indexPath: indexPath) }
         let singlePath = FileSystem.join(directory, singleFileName)
         if FileSystem.kind(of: singlePath) == .file { return try open(file: singlePath) }
+        let indexPath = FileSystem.join(directory, indexFileName)
+        if FileSystem.kind(of: indexPath) == .file { return try openSharded(directory: directory, indexPath: indexPath) }
         guard let names = FileSystem.contents(of: directory) else {
             throw SafetensorsError.noCheckpoint(directory: directory, reason: "cannot read the directory")
         }

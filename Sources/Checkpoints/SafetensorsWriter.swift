@@ -92,7 +92,8 @@ public enum SafetensorsWriter {
     /// does: one `model.safetensors` when everything fits in one shard, otherwise numbered shards
     /// plus `model.safetensors.index.json` (`metadata.total_size` = sum of tensor bytes,
     /// `weight_map` sorted by name, Python `json.dumps(indent=2, sort_keys=True)` formatting).
-    /// Returns the paths written, index last.
+    /// Refuses to shard into a directory holding a `model.safetensors`, which loaders would pick
+    /// instead of the index. Returns the paths written, index last.
     @discardableResult
     public static func writeSharded(tensors: [Tensor], metadata: [String: String] = defaultMetadata, to directory: String,
                                     maximumShardByteCount: Int = defaultMaximumShardByteCount,
@@ -112,6 +113,10 @@ public enum SafetensorsWriter {
         // Check every target before writing any, so a refusal leaves nothing half done.
         var targets = fileNames.map { FileSystem.join(directory, $0) }
         if shards.count > 1 { targets.append(FileSystem.join(directory, SafetensorsCheckpoint.indexFileName)) }
+        let single = FileSystem.join(directory, SafetensorsCheckpoint.singleFileName)
+        if shards.count > 1 && FileSystem.kind(of: single) != .missing {
+            throw SafetensorsError.writeFailed(path: single, reason: "an existing \(SafetensorsCheckpoint.singleFileName) would be loaded instead of the new shards (transformers prefers it to the index); remove it first")
+        }
         for target in targets {
             if !overwrite && FileSystem.kind(of: target) != .missing {
                 throw SafetensorsError.writeFailed(path: target, reason: "file exists; pass \"overwrite\": true to replace it")

@@ -116,6 +116,18 @@ final class SafetensorsCheckpointTests: SafetensorsTestCase {
         XCTAssertEqual(single, [temporaryPath("single") + "/model.safetensors"])
     }
 
+    /// As in transformers, model.safetensors is preferred to an index beside it, so the sharded
+    /// writer refuses to leave one that would shadow its shards.
+    func testSingleFileShadowsAnIndex() throws {
+        let tensors = [tensor("a", [1, 2, 3]), tensor("b", [4, 5, 6])]
+        try SafetensorsWriter.writeSharded(tensors: tensors, to: directory, maximumShardByteCount: 12, overwrite: false)
+        try SafetensorsWriter.write(tensors: [tensor("new", [1])], to: temporaryPath("model.safetensors"), overwrite: false)
+        XCTAssertEqual(try SafetensorsCheckpoint.open(directory: directory).tensors.map(\.name), ["new"])
+        XCTAssertThrowsError(try SafetensorsWriter.writeSharded(tensors: tensors, to: directory, maximumShardByteCount: 12, overwrite: true)) { error in
+            guard case .writeFailed(self.temporaryPath("model.safetensors"), _)? = error as? SafetensorsError else { return XCTFail("\(error)") }
+        }
+    }
+
     func testPythonJSONStringEscaping() {
         XCTAssertEqual(SafetensorsWriter.pythonJSONString("a\"\\\u{7f}é\u{1F600}\n"), #""a\"\\\u007f\u00e9\ud83d\ude00\n""#)
     }
