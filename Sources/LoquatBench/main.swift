@@ -2,7 +2,10 @@
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-let benchmarks: [String: ([String]) throws -> Void] = [:]
+let benchmarks: [String: ([String]) throws -> Void] = [
+    "sgemm": runSgemmBenchmark,
+    "safetensors-open": runLoadBenchmark,
+]
 guard let name = arguments.first, let run = benchmarks[name] else {
     FileHandle.standardError.write("usage: LoquatBench <\(benchmarks.keys.sorted().joined(separator: "|"))> [args]\n".data(using: .utf8)!)
     exit(2)

@@ -1,0 +1,65 @@
+import Checkpoints
+import JSON
+import JSONRPC
+import LinearAlgebra
+import LoquatSupport
+import Tensors
+
+/// The one table from domain errors to JSON-RPC errors. `data.reason` always carries the full
+/// description; `data.file` / `data.handle` name the object when there is one.
+enum ErrorMapping {
+    static func rpcError(_ error: Error) -> RPCError {
+        switch error {
+        case let error as RPCError:
+            return error
+        case let error as WorkspaceError:
+            switch error {
+            case let .unknownHandle(handle, _):
+                return RPCError(code: RPCError.Code.notFound, message: "Not found: \(error)",
+                                data: ["handle": .string(handle), "reason": .string(error.description)])
+            case let .handleTaken(name):
+                return RPCError(code: RPCError.Code.invalidParams, message: "Invalid params: name: \(error)",
+                                data: ["param": "name", "value": .string(name), "reason": .string(error.description)])
+            }
+        case let error as CheckpointError:
+            switch error {
+            case .notFound:
+                return make(RPCError.Code.notFound, "Not found", error, file: error.path)
+            case .pickleRefused, .unsupported:
+                return make(RPCError.Code.unsupported, "Unsupported", error, file: error.path)
+            case .unrecognized:
+                return make(RPCError.Code.unsupported, "Unsupported", error, file: error.path)
+            }
+        case let error as MappedFile.OpenError:
+            return make(error.isMissing ? RPCError.Code.notFound : RPCError.Code.ioError,
+                        error.isMissing ? "Not found" : "I/O error", error, file: error.path)
+        case let error as AtomicFileWriter.WriteError:
+            return make(RPCError.Code.ioError, "I/O error", error, file: error.path)
+        case let error as SafetensorsError:
+            return make(RPCError.Code.ioError, "Invalid safetensors file", error, file: error.path)
+        case let error as GGUFError:
+            return make(RPCError.Code.ioError, "Invalid GGUF file", error, file: nil)
+        case let error as ModelConfigError:
+            return make(RPCError.Code.ioError, "Invalid config.json", error, file: error.path)
+        case let error as TensorError:
+            switch error {
+            case .shapeMismatch, .notAMatrix, .byteCountMismatch:
+                return make(RPCError.Code.shapeMismatch, "Shape mismatch", error, file: nil)
+            case .unsupportedDType, .notWholeBlocks:
+                return make(RPCError.Code.unsupported, "Unsupported", error, file: nil)
+            }
+        case let error as LinearAlgebraError:
+            return make(RPCError.Code.internalError, "Numerical failure", error, file: nil)
+        case let error as SaveError:
+            return make(error.code, error.title, error, file: error.path)
+        default:
+            return make(RPCError.Code.internalError, "Internal error", error, file: nil)
+        }
+    }
+
+    private static func make(_ code: Int, _ title: String, _ error: Error, file: String?) -> RPCError {
+        var data: JSONObject = ["reason": .string("\(error)")]
+        if let file { data["file"] = .string(file) }
+        return RPCError(code: code, message: "\(title): \(error)", data: .object(data))
+    }
+}

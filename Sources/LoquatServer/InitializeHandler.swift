@@ -1,0 +1,53 @@
+import Adapters
+import JSON
+import JSONRPC
+import Models
+import Quantization
+
+extension LoquatServer {
+    /// `initialize {processId?, clientInfo?, capabilities?, …}` → `{capabilities, serverInfo}`.
+    /// LSP-style params are accepted and ignored except `processId`: when that process exits,
+    /// so does the daemon.
+    func initialize(_ call: IncomingCall) throws -> JSONValue {
+        if case let .object(params)? = call.params, let pid = params["processId"]?.intValue {
+            ParentWatcher.exitWhenGone(processID: pid)
+        }
+        let capabilities: JSONObject = [
+            "methods": .strings(Self.methodNames),
+            "quantizers": .strings(QuantizationModule.methods),
+            "initMethods": .strings(AdaptersModule.initMethods),
+            "forwardArchitectures": .strings(ModelsModule.forwardArchitectures),
+            "formats": [
+                "read": ["safetensors", "safetensors-sharded", "gguf"],
+                "write": ["safetensors", "gguf"],
+                "ggufTypesRead": .strings(["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]),
+                "ggufTypesWrite": .strings(["F32", "F16", "Q8_0", "Q4_0"]),
+                "safetensorsDTypesWrite": .strings(["F32", "F16", "BF16"]),
+            ],
+            "framing": ["contentLength", "newlineDelimited"],
+            "progress": true,
+            "cancellation": true,
+            "batches": true,
+        ]
+        let versions: JSONObject = [
+            "loquat": .string(Self.version),
+            "jsonrpc": "2.0",
+            "protocol": "1",
+            "jansson": .string(JSON.libraryVersion),
+            "ggufRead": [2, 3],
+            "ggufWrite": 3,
+        ]
+        let runtime: JSONObject = [
+            "blasCore": .string(environment.blasCore),
+            "blasThreads": .int(environment.blasThreadCount),
+            "blasCoreSource": .string(environment.blasCoreTypeSource),
+            "workers": .int(environment.workerCount),
+        ]
+        return [
+            "capabilities": .object(capabilities),
+            "serverInfo": ["name": "loquatd", "version": .string(Self.version)],
+            "versions": .object(versions),
+            "runtime": .object(runtime),
+        ]
+    }
+}

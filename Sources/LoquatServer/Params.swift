@@ -1,0 +1,52 @@
+import JSON
+import JSONRPC
+
+/// Typed access to a request's named params. Every failure is -32602 with `data.param` naming
+/// the parameter, and unknown keys are refused so that a typo does not silently fall back to a
+/// default.
+struct Params {
+    let method: String
+    private let object: JSONObject
+
+    init(_ call: IncomingCall, allowed: Set<String>) throws {
+        method = call.method
+        switch call.params {
+        case nil: object = JSONObject()
+        case let .object(value)?: object = value
+        case .array?: throw RPCError.invalidParams("params", "\(call.method) takes named params (an object)")
+        default: throw RPCError.invalidParams("params", "must be an object")
+        }
+        let permitted = allowed.union(["workDoneToken"])
+        if let unknown = object.keys.first(where: { !permitted.contains($0) }) {
+            throw RPCError.invalidParams(unknown, "unknown parameter for \(call.method); expected one of \(permitted.sorted().joined(separator: ", "))")
+        }
+    }
+
+    func has(_ key: String) -> Bool { object[key] != nil && object[key] != .null }
+
+    func requiredString(_ key: String) throws -> String {
+        guard let value = object[key], value != .null else { throw RPCError.invalidParams(key, "missing required parameter") }
+        guard let string = value.stringValue else { throw RPCError.invalidParams(key, "expected a string, got \(value.typeName)") }
+        guard !string.isEmpty else { throw RPCError.invalidParams(key, "must not be empty") }
+        return string
+    }
+
+    func optionalString(_ key: String) throws -> String? {
+        has(key) ? try requiredString(key) : nil
+    }
+
+    func optionalBool(_ key: String) throws -> Bool? {
+        guard has(key), let value = object[key] else { return nil }
+        guard let flag = value.boolValue else { throw RPCError.invalidParams(key, "expected a boolean, got \(value.typeName)") }
+        return flag
+    }
+
+    /// A string restricted to `choices` (compared case-insensitively, returned as listed).
+    func optionalChoice(_ key: String, _ choices: [String]) throws -> String? {
+        guard let value = try optionalString(key) else { return nil }
+        guard let match = choices.first(where: { $0.lowercased() == value.lowercased() }) else {
+            throw RPCError.invalidParams(key, "\"\(value)\" is not one of \(choices.joined(separator: ", "))")
+        }
+        return match
+    }
+}

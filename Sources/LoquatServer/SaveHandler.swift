@@ -1,0 +1,168 @@
+import Checkpoints
+import JSON
+import JSONRPC
+import LoquatSupport
+import Tensors
+
+/// A save that is refused before anything is written.
+struct SaveError: Error, CustomStringConvertible {
+    let code: Int
+    let title: String
+    let path: String
+    let reason: String
+    var description: String { "\(path): \(reason)" }
+}
+
+extension LoquatServer {
+    /// `model/save {model, path, format?, dtype?, overwrite?}` → `{model, path, format, files, tensorCount, byteCount}`.
+    ///
+    /// - safetensors: a path ending in `.safetensors` is one file; anything else is a Hugging
+    ///   Face directory (`model.safetensors`, `config.json`, tokenizer files copied from the
+    ///   source directory). `dtype` is F32, F16 or BF16; without it plain tensors keep their
+    ///   dtype and GGUF block types are dequantized to F32.
+    /// - gguf: one file; `dtype` F32, F16, Q8_0 or Q4_0 for matrices (1-D tensors stay F32).
+    ///
+    /// Every file is written atomically beside a `loquat.json` provenance record. An existing
+    /// file is replaced only with `overwrite: true`, and a source file of a resident model
+    /// never is.
+    func saveModel(_ call: IncomingCall, _ context: RequestContext) throws -> JSONValue {
+        let params = try Params(call, allowed: ["model", "path", "format", "dtype", "overwrite"])
+        let model = try workspace.model(try params.requiredString("model"))
+        let path = try params.requiredString("path")
+        let format = try params.optionalChoice("format", ["safetensors", "gguf"])
+            ?? (path.lowercased().hasSuffix(".gguf") ? "gguf" : "safetensors")
+        let overwrite = try params.optionalBool("overwrite") ?? false
+        let checkpoint = model.checkpoint
+        let progress = context.progress(title: "Saving \(model.handle)")
+        progress.begin(message: path)
+        defer { progress.end() }
+
+        let plan: SavePlan
+        if format == "gguf" {
+            let dtypeName = try params.optionalChoice("dtype", ["F32", "F16", "Q8_0", "Q4_0"]) ?? "F16"
+            plan = SavePlan.gguf(path: path, dtype: DType(rawValue: dtypeName)!)
+        } else {
+            let dtypeName = try params.optionalChoice("dtype", ["F32", "F16", "BF16"])
+            plan = SavePlan.safetensors(path: path, dtype: dtypeName.flatMap(DType.init(rawValue:)))
+        }
+        try refuseUnsafeTargets(plan.outputFiles, overwrite: overwrite)
+        if plan.isDirectory { try FileSystem.createDirectory(path) }
+
+        let request: JSONValue = ["method": .string(call.method), "params": call.params ?? .null]
+        var written: [String] = []
+        switch plan {
+        case let .safetensors(_, dtype):
+            let tensors = try checkpoint.tensors.enumerated().map { index, tensor in
+                try context.checkCancellation()
+                progress.report(message: tensor.name, completed: index, total: checkpoint.tensors.count)
+                return try Self.convertForSafetensors(tensor, to: dtype)
+            }
+            try SafetensorsWriter.write(tensors: tensors, metadata: ["format": "pt"], to: plan.weightsPath, overwrite: overwrite)
+            written.append(plan.weightsPath)
+            if plan.isDirectory {
+                if let config = checkpoint.config {
+                    let configPath = FileSystem.join(path, "config.json")
+                    try AtomicFileWriter.write(try JSON.serialize(config.jsonObject()) + [0x0A], to: configPath, overwrite: overwrite)
+                    written.append(configPath)
+                }
+                written += try copyCompanionFiles(of: checkpoint, into: path, overwrite: overwrite)
+            }
+        case let .gguf(_, dtype):
+            try context.checkCancellation()
+            try checkpoint.writeGGUF(to: path, weightType: dtype, overwrite: overwrite)
+            written.append(path)
+        }
+        let provenance = plan.provenancePath
+        let record: JSONValue = [
+            "loquat": .string(Self.version),
+            "request": request,
+            "source": ["path": .string(checkpoint.path), "format": .string(checkpoint.format.rawValue),
+                       "contentHash": .string(try ContentHash.ofFiles(checkpoint.sourceFiles))],
+            "files": .strings(written.map(FileSystem.fileName(of:))),
+            "layers": [],
+        ]
+        try AtomicFileWriter.write(try JSON.serialize(record) + [0x0A], to: provenance, overwrite: true)
+        written.append(provenance)
+        let byteCount = written.reduce(0) { $0 + ((try? MappedFile(path: $1))?.bytes.count ?? 0) }
+        return ["model": .string(model.handle), "path": .string(path), "format": .string(format),
+                "files": .strings(written), "tensorCount": .int(checkpoint.tensors.count), "byteCount": .int(byteCount)]
+    }
+
+    /// Refuses outputs that exist (without overwrite) or that are the source of any resident
+    /// model (ever): writing there would change bytes that mmap'd tensors point into.
+    private func refuseUnsafeTargets(_ outputs: [String], overwrite: Bool) throws {
+        let sources = workspace.allModels().flatMap(\.checkpoint.sourceFiles)
+        let sourceIdentities = sources.compactMap { source in FileSystem.identity(of: source).map { (source, $0) } }
+        for output in outputs {
+            if let identity = FileSystem.identity(of: output) {
+                if let source = sourceIdentities.first(where: { $0.1 == identity }) {
+                    throw SaveError(code: RPCError.Code.invalidParams, title: "Invalid params: path", path: output,
+                                    reason: "is the source file \(source.0) of a loaded model; inputs are never overwritten")
+                }
+                if !overwrite {
+                    throw SaveError(code: RPCError.Code.ioError, title: "I/O error", path: output,
+                                    reason: "file exists; pass \"overwrite\": true to replace it")
+                }
+            }
+        }
+    }
+
+    /// Tokenizer and generation files travel with a Hugging Face directory.
+    private func copyCompanionFiles(of checkpoint: LoadedCheckpoint, into directory: String, overwrite: Bool) throws -> [String] {
+        guard checkpoint.format == .safetensors else { return [] }
+        let sourceDirectory = FileSystem.kind(of: checkpoint.path) == .directory
+            ? checkpoint.path : FileSystem.directoryName(of: checkpoint.path)
+        let names = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                     "generation_config.json", "merges.txt", "vocab.json"]
+        var copied: [String] = []
+        for name in names {
+            let source = FileSystem.join(sourceDirectory, name)
+            guard FileSystem.kind(of: source) == .file else { continue }
+            let target = FileSystem.join(directory, name)
+            if FileSystem.identity(of: source).map({ identity in FileSystem.identity(of: target).map { $0 == identity } ?? false }) == true { continue }
+            let bytes = try MappedFile(path: source)
+            try AtomicFileWriter.write(Array(bytes.bytes), to: target, overwrite: overwrite)
+            copied.append(target)
+        }
+        return copied
+    }
+
+    static func convertForSafetensors(_ tensor: Tensor, to dtype: DType?) throws -> Tensor {
+        let target: DType
+        if let dtype, tensor.dtype.isFloatingPoint || tensor.dtype.isBlockQuantized {
+            target = dtype
+        } else if tensor.dtype.isBlockQuantized {
+            target = .f32
+        } else {
+            return tensor
+        }
+        if target == tensor.dtype { return tensor }
+        let values = try tensor.float32Values()
+        let bytes = try values.withUnsafeBufferPointer { try Tensor.encode($0, as: target) }
+        return try Tensor(name: tensor.name, dtype: target, shape: tensor.shape, storage: TensorStorage(bytes: bytes))
+    }
+}
+
+/// Where a save writes.
+enum SavePlan {
+    case safetensors(path: String, dtype: DType?)
+    case gguf(path: String, dtype: DType)
+
+    var path: String {
+        switch self { case let .safetensors(path, _), let .gguf(path, _): return path }
+    }
+
+    var isDirectory: Bool {
+        if case .safetensors = self { return !path.lowercased().hasSuffix(".safetensors") }
+        return false
+    }
+
+    var weightsPath: String { isDirectory ? FileSystem.join(path, "model.safetensors") : path }
+
+    /// `loquat.json` in the directory, or `<file>.loquat.json` beside a single file.
+    var provenancePath: String { isDirectory ? FileSystem.join(path, "loquat.json") : path + ".loquat.json" }
+
+    var outputFiles: [String] {
+        isDirectory ? [weightsPath, FileSystem.join(path, "config.json")] : [path]
+    }
+}

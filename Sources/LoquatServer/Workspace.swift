@@ -1,0 +1,83 @@
+import Checkpoints
+import Synchronization
+import Tensors
+
+/// A model kept in memory between requests. Tensors are mmap-backed where the file allowed
+/// it, so a resident model costs the pages that were touched.
+final class ResidentModel: Sendable {
+    let handle: String
+    let checkpoint: LoadedCheckpoint
+
+    init(handle: String, checkpoint: LoadedCheckpoint) {
+        self.handle = handle
+        self.checkpoint = checkpoint
+    }
+}
+
+/// The resident objects, by handle. A client may name an object; otherwise handles are
+/// `model-1`, `model-2`, …. Objects are immutable once registered, so a failing request can
+/// never leave one half-changed.
+final class Workspace: Sendable {
+    private struct State {
+        var models: [String: ResidentModel] = [:]
+        var order: [String] = []
+        var nextSerial = 1
+    }
+
+    private let state = Mutex(State())
+
+    /// Reserves a handle: the requested name (refused when taken) or the next serial one.
+    func newHandle(requested: String?, prefix: String) throws -> String {
+        try state.withLock { state in
+            if let requested {
+                guard state.models[requested] == nil else { throw WorkspaceError.handleTaken(requested) }
+                return requested
+            }
+            while state.models["\(prefix)-\(state.nextSerial)"] != nil { state.nextSerial += 1 }
+            defer { state.nextSerial += 1 }
+            return "\(prefix)-\(state.nextSerial)"
+        }
+    }
+
+    func register(_ model: ResidentModel) throws {
+        try state.withLock { state in
+            guard state.models[model.handle] == nil else { throw WorkspaceError.handleTaken(model.handle) }
+            state.models[model.handle] = model
+            state.order.append(model.handle)
+        }
+    }
+
+    func model(_ handle: String) throws -> ResidentModel {
+        guard let model = state.withLock({ $0.models[handle] }) else {
+            throw WorkspaceError.unknownHandle(handle, known: state.withLock { $0.order })
+        }
+        return model
+    }
+
+    func allModels() -> [ResidentModel] {
+        state.withLock { state in state.order.compactMap { state.models[$0] } }
+    }
+
+    func remove(_ handle: String) throws {
+        try state.withLock { state in
+            guard state.models.removeValue(forKey: handle) != nil else {
+                throw WorkspaceError.unknownHandle(handle, known: state.order)
+            }
+            state.order.removeAll { $0 == handle }
+        }
+    }
+}
+
+enum WorkspaceError: Error, CustomStringConvertible {
+    case unknownHandle(String, known: [String])
+    case handleTaken(String)
+
+    var description: String {
+        switch self {
+        case let .unknownHandle(handle, known):
+            return "no resident object named \"\(handle)\"" + (known.isEmpty ? " (nothing is loaded)" : "; loaded: \(known.joined(separator: ", "))")
+        case let .handleTaken(handle):
+            return "the name \"\(handle)\" is already in use; unload it first or pick another name"
+        }
+    }
+}
