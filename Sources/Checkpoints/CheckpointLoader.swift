@@ -90,7 +90,12 @@ public enum CheckpointLoader {
         let file = try GGUFFile(path: path)
         let architecture = file.architecture ?? "unknown"
         let tensors = try file.huggingFaceTensors()
-        let config = architecture == "llama" ? try ModelConfig(llama: file.llamaHyperparameters()) : nil
+        let tied = !tensors.contains { $0.name == "lm_head.weight" }
+        let config = architecture == "llama"
+            ? try ModelConfig(llama: file.llamaHyperparameters(), tieWordEmbeddings: tied,
+                              bosTokenID: file.metadata["tokenizer.ggml.bos_token_id"]?.integer,
+                              eosTokenIDs: file.metadata["tokenizer.ggml.eos_token_id"]?.integer.map { [$0] } ?? [])
+            : nil
         return LoadedCheckpoint(format: .gguf, path: path, sourceFiles: [path], architecture: architecture,
                                 tensors: tensors, config: config, ggufMetadata: file.metadata.entries)
     }

@@ -151,9 +151,6 @@ extension LlamaTensorNames {
         }
         let permuted = try permuteRows(tensor.storage.bytes, rowCount: rowCount, rowByteCount: tensor.byteCount / rowCount,
                                        headCount: headCount, direction: direction)
-        // Copy inside the closure: the array must outlive the pointer (`TensorStorage(bytes:)`
-        // lets the pointer escape, which optimized builds punish with a use-after-free).
-        let storage = permuted.withUnsafeBytes { TensorStorage(copying: $0) }
-        return try Tensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, storage: storage)
+        return try Tensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, storage: .bytes(permuted))
     }
 }

@@ -149,6 +149,11 @@ public struct ModelConfig: Sendable, Equatable {
     /// The HF object the typed fields describe (used when a config is built in code).
     func generatedObject() -> JSONValue {
         var object: JSONObject = [:]
+        switch architecture {
+        case .llama: object["architectures"] = .strings([modelType == "qwen2" ? "Qwen2ForCausalLM" : modelType == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"])
+        case .bert: object["architectures"] = .strings(["BertModel"])
+        case .unknown: break
+        }
         object["model_type"] = .string(modelType)
         object["hidden_size"] = .int(hiddenSize)
         object["intermediate_size"] = .int(intermediateSize)

@@ -7,7 +7,10 @@ extension ModelConfig {
     /// A Llama config from GGUF metadata. GGUF stores epsilon and RoPE base as FLOAT32; they are
     /// widened through their shortest decimal form, so `1e-5` stays `1e-05` in a written config
     /// instead of becoming `9.99999974738e-06`.
-    public init(llama hyperparameters: LlamaHyperparameters) {
+    /// `tieWordEmbeddings` is true when the GGUF has no `output.weight` (llama.cpp then reuses
+    /// `token_embd`); the token ids come from `tokenizer.ggml.*`.
+    public init(llama hyperparameters: LlamaHyperparameters, tieWordEmbeddings: Bool = false,
+                bosTokenID: Int? = nil, eosTokenIDs: [Int] = []) {
         self.init(architecture: .llama, modelType: "llama",
                   hiddenSize: hyperparameters.embeddingLength,
                   intermediateSize: hyperparameters.feedForwardLength,
@@ -18,7 +21,8 @@ extension ModelConfig {
                   vocabularySize: hyperparameters.vocabularySize,
                   maxPositionEmbeddings: hyperparameters.contextLength,
                   normEpsilon: Self.shortestDouble(hyperparameters.rmsNormEpsilon),
-                  ropeTheta: Self.shortestDouble(hyperparameters.ropeFrequencyBase))
+                  ropeTheta: Self.shortestDouble(hyperparameters.ropeFrequencyBase),
+                  tieWordEmbeddings: tieWordEmbeddings, bosTokenID: bosTokenID, eosTokenIDs: eosTokenIDs)
     }
 
     /// The GGUF hyperparameters of a Llama-family config; throws for other architectures.

@@ -49,10 +49,10 @@ public final class Connection: @unchecked Sendable {
                 dispatch(parsed)
             case let .frameError(error):
                 if let framing = reader.framing { writer.setFraming(framing) }
-                writer.send(MessageParser.response(id: nil, result: .failure(error)))
+                reply(MessageParser.response(id: nil, result: .failure(error)))
             case let .end(truncated):
-                if let truncated { writer.send(MessageParser.response(id: nil, result: .failure(truncated))) }
                 workQueue.sync {}
+                if let truncated { writer.send(MessageParser.response(id: nil, result: .failure(truncated))) }
                 return 0
             }
         }
@@ -61,7 +61,7 @@ public final class Connection: @unchecked Sendable {
     private func dispatch(_ message: ParsedMessage) {
         switch message {
         case let .failure(error):
-            writer.send(MessageParser.response(id: nil, result: .failure(error)))
+            reply(MessageParser.response(id: nil, result: .failure(error)))
         case let .single(parsed):
             guard let call = accept(parsed) else { return }
             workQueue.async {
@@ -95,14 +95,14 @@ public final class Connection: @unchecked Sendable {
         case .ignored:
             return nil
         case let .invalid(id, error):
-            writer.send(MessageParser.response(id: id, result: .failure(error)))
+            reply(MessageParser.response(id: id, result: .failure(error)))
             return nil
         case let .call(call):
             if call.method == "$/cancelRequest" {
                 if let target = call.params?["id"], let key = Self.key(target) {
                     pending.withLock { $0[key] }?.cancel()
                 }
-                if let id = call.id { writer.send(MessageParser.response(id: id, result: .success(.null))) }
+                if let id = call.id { reply(MessageParser.response(id: id, result: .success(.null))) }
                 return nil
             }
             if let id = call.id, let key = Self.key(id) {
@@ -110,6 +110,12 @@ public final class Connection: @unchecked Sendable {
             }
             return call
         }
+    }
+
+    /// Sends a reply that needs no work, behind the replies already queued, so that replies
+    /// leave in the order their requests arrived.
+    private func reply(_ response: JSONValue) {
+        workQueue.async { self.writer.send(response) }
     }
 
     /// Runs one call on the work queue; nil for notifications.

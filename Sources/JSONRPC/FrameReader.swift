@@ -57,10 +57,11 @@ final class FrameReader {
     /// Index of `byte` at or after `start + from`, reading more input as needed, but never
     /// buffering more than `limit` bytes past `start`; nil at end of input or past the limit.
     private func find(_ byte: UInt8, from: Int = 0, limit: Int) -> Int? {
-        var scanned = start + from
+        // Offsets are kept relative to `start`: `fill()` may compact the buffer.
+        var scannedOffset = from
         while true {
-            if let index = buffer[scanned..<buffer.count].firstIndex(of: byte) { return index }
-            scanned = buffer.count
+            if let index = buffer[(start + scannedOffset)..<buffer.count].firstIndex(of: byte) { return index }
+            scannedOffset = available
             if available > limit { return nil }
             if !fill() { return nil }
         }
@@ -82,7 +83,7 @@ final class FrameReader {
     // MARK: newline-delimited
 
     private func nextLine() -> FrameEvent {
-        if let newline = find(0x0A, limit: maximumMessageByteCount) {
+        if let newline = find(0x0A, limit: maximumMessageByteCount), newline - start <= maximumMessageByteCount + 1 {
             var end = newline
             if end > start && buffer[end - 1] == 0x0D { end -= 1 }
             let body = Array(buffer[start..<end])

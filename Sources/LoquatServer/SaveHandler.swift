@@ -139,7 +139,7 @@ extension LoquatServer {
         if target == tensor.dtype { return tensor }
         let values = try tensor.float32Values()
         let bytes = try values.withUnsafeBufferPointer { try Tensor.encode($0, as: target) }
-        return try Tensor(name: tensor.name, dtype: target, shape: tensor.shape, storage: TensorStorage(bytes: bytes))
+        return try Tensor(name: tensor.name, dtype: target, shape: tensor.shape, storage: TensorStorage.bytes(bytes))
     }
 }
 

@@ -26,14 +26,14 @@ public final class TensorStorage: @unchecked Sendable {
         self.bytes = UnsafeRawBufferPointer(start: base, count: source.count)
     }
 
-    /// Owned storage of the given Float32 values.
-    public convenience init(float32 values: [Float]) {
-        self.init(copying: values.withUnsafeBytes { $0 })
+    /// Owned storage of the given Float32 values (copied while the array is alive).
+    public static func float32(_ values: [Float]) -> TensorStorage {
+        values.withUnsafeBytes { TensorStorage(copying: $0) }
     }
 
-    /// Takes ownership of freshly written bytes.
-    public convenience init(bytes: [UInt8]) {
-        self.init(copying: bytes.withUnsafeBytes { $0 })
+    /// Owned storage of freshly written bytes (copied while the array is alive).
+    public static func bytes(_ bytes: [UInt8]) -> TensorStorage {
+        bytes.withUnsafeBytes { TensorStorage(copying: $0) }
     }
 
     public var isMapped: Bool { owner is MappedFile }
@@ -67,7 +67,7 @@ public struct Tensor: Sendable {
         self.name = name
         self.dtype = .f32
         self.shape = shape
-        self.storage = TensorStorage(float32: values)
+        self.storage = TensorStorage.float32(values)
     }
 
     public var elementCount: Int { shape.reduce(1, *) }

@@ -33,7 +33,7 @@ final class GGMLBlockCodecTests: XCTestCase {
             let blockCount = 4096 * 32 / dtype.blockSize + 3
             let bytes = GGUFTestSupport.randomBytes(blockCount * dtype.blockByteCount, seed: UInt64(index + 1))
             let tensor = try Tensor(name: dtype.rawValue, dtype: dtype, shape: [blockCount, dtype.blockSize],
-                                    storage: TensorStorage(bytes: bytes))
+                                    storage: TensorStorage.bytes(bytes))
             let fast = try GGMLBlockCodec.decode(tensor)
             let reference = try GGMLBlockCodec.decodeReference(tensor)
             XCTAssertEqual(fast.count, reference.count)
@@ -50,13 +50,13 @@ final class GGMLBlockCodecTests: XCTestCase {
         let values: [Float] = [0, -0.0, 1.5, -2.25, 65504, 1e-7, .infinity, -3]
         for dtype in [DType.f32, .f16, .bf16] {
             let bytes = try values.withUnsafeBufferPointer { try Tensor.encode($0, as: dtype) }
-            let tensor = try Tensor(name: "x", dtype: dtype, shape: [2, 4], storage: TensorStorage(bytes: bytes))
+            let tensor = try Tensor(name: "x", dtype: dtype, shape: [2, 4], storage: TensorStorage.bytes(bytes))
             XCTAssertEqual(GGUFTestSupport.bits(try GGMLBlockCodec.decode(tensor)),
                            GGUFTestSupport.bits(try tensor.decodedFloat32()), "\(dtype)")
             XCTAssertEqual(GGUFTestSupport.bits(try GGMLBlockCodec.decodeReference(tensor)),
                            GGUFTestSupport.bits(try tensor.decodedFloat32()), "\(dtype)")
         }
-        let integers = try Tensor(name: "i", dtype: .i32, shape: [3], storage: TensorStorage(bytes: [1, 0, 0, 0, 255, 255, 255, 255, 7, 0, 0, 0]))
+        let integers = try Tensor(name: "i", dtype: .i32, shape: [3], storage: TensorStorage.bytes([1, 0, 0, 0, 255, 255, 255, 255, 7, 0, 0, 0]))
         XCTAssertEqual(try GGMLBlockCodec.decode(integers), [1, -1, 7])
     }
 
@@ -84,7 +84,7 @@ final class GGMLBlockCodecTests: XCTestCase {
         let values = GGUFTestSupport.randomFloats(32 * 64, seed: 7, scale: 3)
         for (dtype, steps) in [(DType.q8_0, Float(127)), (.q4_0, 8), (.q5_0, 16), (.q4_1, 15), (.q5_1, 31)] {
             let bytes = try GGMLBlockCodec.encode(values, rowCount: 64, columnCount: 32, as: dtype)
-            let tensor = try Tensor(name: "q", dtype: dtype, shape: [64, 32], storage: TensorStorage(bytes: bytes))
+            let tensor = try Tensor(name: "q", dtype: dtype, shape: [64, 32], storage: TensorStorage.bytes(bytes))
             let decoded = try GGMLBlockCodec.decode(tensor)
             for block in 0..<64 {
                 let slice = values[(32 * block)..<(32 * block + 32)]

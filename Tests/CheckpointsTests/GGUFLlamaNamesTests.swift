@@ -76,7 +76,7 @@ final class GGUFLlamaNamesTests: XCTestCase {
         // 4 heads of 4 rows, each row two Q4_0 blocks (36 bytes): rows move as opaque bytes.
         let rowCount = 16, rowByteCount = 36
         let bytes = GGUFTestSupport.randomBytes(rowCount * rowByteCount, seed: 3)
-        let tensor = try Tensor(name: "k", dtype: .q4_0, shape: [rowCount, 64], storage: TensorStorage(bytes: bytes))
+        let tensor = try Tensor(name: "k", dtype: .q4_0, shape: [rowCount, 64], storage: TensorStorage.bytes(bytes))
         let permuted = try LlamaTensorNames.permuteRows(of: tensor, headCount: 4, direction: .huggingFaceToGGUF)
         XCTAssertNotEqual(Array(permuted.storage.bytes), bytes)
         let back = try LlamaTensorNames.permuteRows(of: permuted, headCount: 4, direction: .ggufToHuggingFace)

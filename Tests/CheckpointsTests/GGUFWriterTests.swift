@@ -33,7 +33,7 @@ final class GGUFWriterTests: XCTestCase {
         if !tied {
             let head = weight("lm_head.weight", [64, 64])
             let bf16 = try head.decodedFloat32().withUnsafeBufferPointer { try Tensor.encode($0, as: .bf16) }
-            tensors.append(try Tensor(name: head.name, dtype: .bf16, shape: head.shape, storage: TensorStorage(bytes: bf16)))
+            tensors.append(try Tensor(name: head.name, dtype: .bf16, shape: head.shape, storage: TensorStorage.bytes(bf16)))
         }
         return tensors
     }

@@ -27,7 +27,7 @@ enum SafetensorsFixtures {
     }
 
     static func owned(_ name: String, _ dtype: DType, _ shape: [Int], _ bytes: [UInt8]) -> Tensor {
-        try! Tensor(name: name, dtype: dtype, shape: shape, storage: TensorStorage(bytes: bytes))
+        try! Tensor(name: name, dtype: dtype, shape: shape, storage: TensorStorage.bytes(bytes))
     }
 
     static func bytes(_ tensor: Tensor) -> [UInt8] { Array(tensor.storage.bytes) }
