@@ -50,6 +50,6 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"]),
         .testTarget(name: "LoquatServerTests", dependencies: ["LoquatServer", "JSON", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["JSON", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["JSON", "Checkpoints", "TestSupport"]),
     ]
 )

@@ -17,6 +17,11 @@ if options.showVersion {
 // Must run before any BLAS call: OpenBLAS picks its kernel when the library loads.
 let coreTypeSource = BLASStartup.ensureBestCore(arguments: CommandLine.arguments)
 let streams = StdoutGuard.install()
+if getenv("LOQUAT_DEBUG_STRAY_STDOUT") != nil {
+    // Test hook: a library that prints to stdout must not corrupt the protocol stream.
+    print("a stray line that must land on stderr")
+    fflush(nil)
+}
 let environment = BLASStartup.configure(threadCount: options.threadCount, coreTypeSource: coreTypeSource)
 exit(Daemon.run(input: streams.input, output: streams.protocolOutput, environment: environment,
                 maximumMessageByteCount: options.maximumMessageByteCount))
