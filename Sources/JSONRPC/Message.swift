@@ -7,6 +7,12 @@ public struct IncomingCall: Sendable {
     public let method: String
     public let params: JSONValue?
 
+    public init(id: JSONValue?, method: String, params: JSONValue?) {
+        self.id = id
+        self.method = method
+        self.params = params
+    }
+
     public var isNotification: Bool { id == nil }
 
     /// `params.workDoneToken`, an integer or string, when the client asked for progress.
