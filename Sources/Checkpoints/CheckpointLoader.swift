@@ -58,9 +58,10 @@ public enum CheckpointLoader {
                                     tensors: file.tensors, config: config)
         }
         // Sniff the magic of files with other names.
-        let mapped = try MappedFile(path: path)
-        if mapped.bytes.count >= 4 && Array(mapped.bytes[0..<4]) == Array("GGUF".utf8) { return try loadGGUF(path) }
-        if mapped.bytes.count >= 2 && mapped.bytes[0] == 0x80 || (mapped.bytes.count >= 4 && Array(mapped.bytes[0..<4]) == [0x50, 0x4B, 0x03, 0x04]) {
+        let magic = try MappedFile(path: path).withBytes { Array($0.prefix(4)) }
+        if magic == Array("GGUF".utf8) { return try loadGGUF(path) }
+        // Pickle protocol 2+ starts with 0x80; torch.save's zip container with "PK\x03\x04".
+        if magic.first == 0x80 || magic == [0x50, 0x4B, 0x03, 0x04] {
             throw CheckpointError.pickleRefused(path: path)
         }
         throw CheckpointError.unrecognized(path: path, reason: "expected a .safetensors or .gguf file")

@@ -134,7 +134,7 @@ public struct ModelConfig: Sendable, Equatable {
         let value: JSONValue
         do {
             let mapping = try MappedFile(path: path)
-            value = try JSON.parse(mapping.bytes, maximumByteCount: 64 << 20)
+            value = try mapping.withBytes { try JSON.parse($0, maximumByteCount: 64 << 20) }
         } catch let error as MappedFile.OpenError {
             throw ModelConfigError.unreadable(path: path, reason: error.reason)
         } catch let error as JSONError {

@@ -110,7 +110,7 @@ public struct SafetensorsCheckpoint: Sendable {
         let root: JSONValue
         do {
             let mapping = try MappedFile(path: indexPath)
-            root = try JSON.parse(mapping.bytes, maximumByteCount: SafetensorsHeader.maximumByteCount)
+            root = try mapping.withBytes { try JSON.parse($0, maximumByteCount: SafetensorsHeader.maximumByteCount) }
         } catch let error as MappedFile.OpenError {
             throw SafetensorsError.invalidIndex(path: indexPath, reason: "cannot open: \(error.reason)")
         } catch let error as JSONError {

@@ -83,7 +83,7 @@ extension LoquatServer {
         ]
         try AtomicFileWriter.write(try JSON.serialize(record) + [0x0A], to: provenance, overwrite: true)
         written.append(provenance)
-        let byteCount = written.reduce(0) { $0 + ((try? MappedFile(path: $1))?.bytes.count ?? 0) }
+        let byteCount = written.reduce(0) { $0 + ((try? MappedFile(path: $1))?.withBytes(\.count) ?? 0) }
         return ["model": .string(model.handle), "path": .string(path), "format": .string(format),
                 "files": .strings(written), "tensorCount": .int(checkpoint.tensors.count), "byteCount": .int(byteCount)]
     }
@@ -120,8 +120,8 @@ extension LoquatServer {
             guard FileSystem.kind(of: source) == .file else { continue }
             let target = FileSystem.join(directory, name)
             if FileSystem.identity(of: source).map({ identity in FileSystem.identity(of: target).map { $0 == identity } ?? false }) == true { continue }
-            let bytes = try MappedFile(path: source)
-            try AtomicFileWriter.write(Array(bytes.bytes), to: target, overwrite: overwrite)
+            let bytes = try MappedFile(path: source).withBytes { Array($0) }
+            try AtomicFileWriter.write(bytes, to: target, overwrite: overwrite)
             copied.append(target)
         }
         return copied

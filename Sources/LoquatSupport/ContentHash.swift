@@ -15,7 +15,7 @@ public enum ContentHash {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for path in paths {
             let file = try MappedFile(path: path)
-            hash = fnv1a64(file.bytes, seed: hash)
+            hash = file.withBytes { fnv1a64($0, seed: hash) }
         }
         let hex = String(hash, radix: 16)
         return "fnv1a64:" + String(repeating: "0", count: 16 - hex.count) + hex

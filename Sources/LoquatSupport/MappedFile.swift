@@ -47,6 +47,13 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: mapped, count: byteCount)
     }
 
+    /// Runs `body` on the bytes while keeping the mapping alive. Prefer this to `bytes` on a
+    /// temporary: Swift may release an object right after its last use, and `munmap` would
+    /// then pull the pages from under a pointer still being read.
+    public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try withExtendedLifetime(self) { try body(bytes) }
+    }
+
     deinit {
         if let base { munmap(base, bytes.count) }
     }
