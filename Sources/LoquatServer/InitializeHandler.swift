@@ -3,12 +3,16 @@ import JSON
 import JSONRPC
 import Models
 import Quantization
+import Synchronization
 
 extension LoquatServer {
     /// `initialize {processId?, clientInfo?, capabilities?, …}` → `{capabilities, serverInfo}`.
     /// LSP-style params are accepted and ignored except `processId`: when that process exits,
     /// so does the daemon.
     func initialize(_ call: IncomingCall) throws -> JSONValue {
+        guard initializeCount.add(1, ordering: .relaxed).oldValue == 0 else {
+            throw RPCError.invalidRequest("initialize was already received; it may be sent once per session")
+        }
         if case let .object(params)? = call.params, let pid = params["processId"]?.intValue {
             ParentWatcher.exitWhenGone(processID: pid)
         }

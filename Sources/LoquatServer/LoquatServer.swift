@@ -1,11 +1,13 @@
 import JSON
 import JSONRPC
+import Synchronization
 
 /// The daemon's method table. Each method has its own handler file; this type only routes
 /// and maps errors (ErrorMapping) so that every failure leaves as a JSON-RPC error with data.
 public final class LoquatServer: RPCMethodHandler {
     public static let version = "0.1.0"
     let workspace = Workspace()
+    let initializeCount = Atomic<Int>(0)
     let environment: ServerEnvironment
 
     public init(environment: ServerEnvironment) {

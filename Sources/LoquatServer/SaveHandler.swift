@@ -3,6 +3,9 @@ import JSON
 import JSONRPC
 import LoquatSupport
 import Tensors
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A save that is refused before anything is written.
 struct SaveError: Error, CustomStringConvertible {
@@ -46,10 +49,29 @@ extension LoquatServer {
             plan = SavePlan.safetensors(path: path, dtype: dtypeName.flatMap(DType.init(rawValue:)))
         }
         try refuseUnsafeTargets(plan.outputFiles, overwrite: overwrite)
+        let createdDirectory = plan.isDirectory && FileSystem.kind(of: path) == .missing
+        let existedBefore = Set(plan.isDirectory ? (FileSystem.contents(of: path) ?? []).map { FileSystem.join(path, $0) }
+                                                 : [path, plan.provenancePath].filter { FileSystem.kind(of: $0) != .missing })
         if plan.isDirectory { try FileSystem.createDirectory(path) }
-
-        let request: JSONValue = ["method": .string(call.method), "params": call.params ?? .null]
         var written: [String] = []
+        do {
+            return try writeSave(plan, of: model, format: format, overwrite: overwrite, call: call,
+                                 context: context, progress: progress, written: &written)
+        } catch {
+            // A failed or cancelled save leaves nothing behind: files of this call go, and the
+            // directory too when this call made it. Replaced files were renamed over atomically,
+            // so an earlier version is never half-overwritten.
+            for file in written where !existedBefore.contains(file) { unlink(file) }
+            if createdDirectory { rmdir(path) }
+            throw error
+        }
+    }
+
+    private func writeSave(_ plan: SavePlan, of model: ResidentModel, format: String, overwrite: Bool, call: IncomingCall,
+                           context: RequestContext, progress: ProgressReporter, written: inout [String]) throws -> JSONValue {
+        let checkpoint = model.checkpoint
+        let path = plan.path
+        let request: JSONValue = ["method": .string(call.method), "params": call.params ?? .null]
         switch plan {
         case let .safetensors(_, dtype):
             let tensors = try checkpoint.tensors.enumerated().map { index, tensor in
