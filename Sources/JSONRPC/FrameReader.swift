@@ -109,7 +109,7 @@ final class FrameReader {
             if !fill() { break }
         }
         return .frameError(RPCError(code: RPCError.Code.invalidRequest, message: "Invalid request: message exceeds the size limit",
-                                    data: ["byteCount": .int(dropped), "limit": .int(maximumMessageByteCount)]))
+                                    data: ["reason": "a line exceeds the message size limit", "byteCount": .int(dropped), "limit": .int(maximumMessageByteCount)]))
     }
 
     // MARK: Content-Length

@@ -67,7 +67,7 @@ enum MessageParser {
             return .parseError(message, data: ["reason": .string(message), "line": .int(line),
                                                "column": .int(column), "position": .int(position)])
         case let .tooLarge(byteCount, limit):
-            return .parseError("message too large", data: ["byteCount": .int(byteCount), "limit": .int(limit)])
+            return .parseError("message too large", data: ["reason": .string(error.description), "byteCount": .int(byteCount), "limit": .int(limit)])
         case .serializationFailed:
             return .parseError("\(error)")
         }

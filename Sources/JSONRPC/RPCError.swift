@@ -46,7 +46,8 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public static func methodNotFound(_ method: String) -> RPCError {
-        RPCError(code: Code.methodNotFound, message: "Method not found: \(method)", data: ["method": .string(method)])
+        RPCError(code: Code.methodNotFound, message: "Method not found: \(method)",
+                 data: ["method": .string(method), "reason": .string("no method named \(method)")])
     }
 
     /// Invalid params; `data.param` names the parameter so a client can point at it.
@@ -56,6 +57,7 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public static func cancelled(_ method: String) -> RPCError {
-        RPCError(code: Code.requestCancelled, message: "Request cancelled", data: ["method": .string(method)])
+        RPCError(code: Code.requestCancelled, message: "Request cancelled",
+                 data: ["method": .string(method), "reason": "cancelled by $/cancelRequest"])
     }
 }

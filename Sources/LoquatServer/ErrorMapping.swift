@@ -36,9 +36,12 @@ enum ErrorMapping {
         case let error as AtomicFileWriter.WriteError:
             return make(RPCError.Code.ioError, "I/O error", error, file: error.path)
         case let error as SafetensorsError:
+            if case .unsupportedDType = error {
+                return make(RPCError.Code.unsupported, "Unsupported", error, file: error.path)
+            }
             return make(RPCError.Code.ioError, "Invalid safetensors file", error, file: error.path)
         case let error as GGUFError:
-            return make(RPCError.Code.ioError, "Invalid GGUF file", error, file: nil)
+            return make(RPCError.Code.ioError, "Invalid GGUF file", error, file: error.path)
         case let error as ModelConfigError:
             return make(RPCError.Code.ioError, "Invalid config.json", error, file: error.path)
         case let error as TensorError:
@@ -51,7 +54,12 @@ enum ErrorMapping {
         case let error as LinearAlgebraError:
             return make(RPCError.Code.internalError, "Numerical failure", error, file: nil)
         case let error as SaveError:
-            return make(error.code, error.title, error, file: error.path)
+            var mapped = make(error.code, error.title, error, file: error.path)
+            if error.code == RPCError.Code.invalidParams, case var .object(data)? = mapped.data {
+                data["param"] = "path"
+                mapped = RPCError(code: mapped.code, message: mapped.message, data: .object(data))
+            }
+            return mapped
         default:
             return make(RPCError.Code.internalError, "Internal error", error, file: nil)
         }

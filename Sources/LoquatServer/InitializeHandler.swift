@@ -13,7 +13,10 @@ extension LoquatServer {
         guard initializeCount.add(1, ordering: .relaxed).oldValue == 0 else {
             throw RPCError.invalidRequest("initialize was already received; it may be sent once per session")
         }
-        if case let .object(params)? = call.params, let pid = params["processId"]?.intValue {
+        if case let .object(params)? = call.params, let processID = params["processId"], processID != .null {
+            guard let pid = processID.intValue else {
+                throw RPCError.invalidParams("processId", "must be an integer or null, got \(processID.typeName)")
+            }
             ParentWatcher.exitWhenGone(processID: pid)
         }
         let capabilities: JSONObject = [

@@ -16,6 +16,12 @@ struct Params {
         case .array?: throw RPCError.invalidParams("params", "\(call.method) takes named params (an object)")
         default: throw RPCError.invalidParams("params", "must be an object")
         }
+        if let token = object["workDoneToken"] {
+            switch token {
+            case .integer, .string: break
+            default: throw RPCError.invalidParams("workDoneToken", "must be an integer or a string, got \(token.typeName)")
+            }
+        }
         let permitted = allowed.union(["workDoneToken"])
         if let unknown = object.keys.first(where: { !permitted.contains($0) }) {
             throw RPCError.invalidParams(unknown, "unknown parameter for \(call.method); expected one of \(permitted.sorted().joined(separator: ", "))")

