@@ -4,11 +4,12 @@
 // One JSON line on stdout:
 //
 //   {"benchmark":"json-parse","implementation":"loquat","path":…,"byteCount":…,"repeats":10,
-//    "seconds_p50":…,"seconds_min":…,"megabytesPerSecond":…,"jansson":"2.14"}
+//    "seconds":[…every sample…],"seconds_p50":…,"seconds_min":…,"megabytesPerSecond":…,
+//    "jansson":"2.14"}
 //
 // The file is read into memory once; one untimed warm-up parse pays the allocator's first
 // growth. Compare with scripts/bench/json_parse_peer.py (json.loads, orjson.loads) on the same
-// bytes.
+// bytes, and scripts/bench/jansson_parse.c (bare jansson, the floor under this).
 import Foundation
 import JSON
 
@@ -43,8 +44,9 @@ func runJSONParseBenchmark(_ arguments: [String]) throws {
         var parsed: JSONValue?
         let elapsed = try clock.measure { parsed = try JSON.parse(bytes) }
         seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-        withExtendedLifetime(parsed) {}  // freeing the tree is not part of the parse
+        withExtendedLifetime(parsed) {}  // freeing the returned JSONValue is not timed (jansson's tree is freed inside JSON.parse, and is)
     }
+    let samples = seconds
     seconds.sort()
     let median = seconds[seconds.count / 2]
     let line: JSONValue = [
@@ -54,6 +56,7 @@ func runJSONParseBenchmark(_ arguments: [String]) throws {
         "byteCount": .int(bytes.count),
         "topLevelElements": .int(elementCount),
         "repeats": .int(repeats),
+        "seconds": .array(samples.map(JSONValue.double)),
         "seconds_p50": .double(median),
         "seconds_min": .double(seconds[0]),
         "megabytesPerSecond": .double(Double(bytes.count) / median / 1e6),
