@@ -44,11 +44,11 @@ public final class Connection: @unchecked Sendable {
         while true {
             switch reader.next() {
             case let .message(body):
-                if let framing = reader.framing { writer.setFraming(framing) }
+                adoptFraming()
                 let parsed = body.withUnsafeBytes { MessageParser.parse($0, maximumByteCount: limits.maximumMessageByteCount) }
                 dispatch(parsed)
             case let .frameError(error):
-                if let framing = reader.framing { writer.setFraming(framing) }
+                adoptFraming()
                 reply(MessageParser.response(id: nil, result: .failure(error)))
             case let .end(truncated):
                 workQueue.sync {}
@@ -56,6 +56,15 @@ public final class Connection: @unchecked Sendable {
                 return 0
             }
         }
+    }
+
+    /// Replies use the client's framing, fixed by its first message (set once: the writer's
+    /// lock is contended by replies in flight).
+    private var framingAdopted = false
+    private func adoptFraming() {
+        guard !framingAdopted, let framing = reader.framing else { return }
+        writer.setFraming(framing)
+        framingAdopted = true
     }
 
     private func dispatch(_ message: ParsedMessage) {
@@ -157,8 +166,14 @@ public final class Connection: @unchecked Sendable {
         }
     }
 
-    /// Ids are matched by their JSON text, so `1` and `"1"` stay distinct.
+    /// Ids are matched by type and value, so `1` and `"1"` stay distinct.
     private static func key(_ id: JSONValue) -> String? {
-        try? JSON.serializeToString(id)
+        switch id {
+        case let .integer(value): return "i\(value)"
+        case let .number(value): return "n\(value.bitPattern)"
+        case let .string(value): return "s" + value
+        case .null: return "null"
+        default: return nil
+        }
     }
 }

@@ -28,6 +28,8 @@ final class FrameReader {
     private var buffer: [UInt8] = []
     private var start = 0
     private var atEnd = false
+    /// Reused for every read, so a read does not allocate and zero 64 KiB.
+    private var chunk = [UInt8](repeating: 0, count: 65536)
     private static let maximumHeaderByteCount = 8192
 
     init(descriptor: Int32, maximumMessageByteCount: Int) {
@@ -44,7 +46,6 @@ final class FrameReader {
             buffer.removeFirst(start)
             start = 0
         }
-        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
             if count < 0 && errno == EINTR { continue }

@@ -5,6 +5,7 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 let benchmarks: [String: ([String]) throws -> Void] = [
     "sgemm": runSgemmBenchmark,
     "safetensors-open": runLoadBenchmark,
+    "json-parse": runJSONParseBenchmark,
 ]
 guard let name = arguments.first, let run = benchmarks[name] else {
     FileHandle.standardError.write("usage: LoquatBench <\(benchmarks.keys.sorted().joined(separator: "|"))> [args]\n".data(using: .utf8)!)
