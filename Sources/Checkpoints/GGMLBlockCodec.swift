@@ -30,7 +30,8 @@ public enum GGMLBlockCodec {
     public static let blockTypes: [DType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl]
 
     /// Types `encode` produces.
-    public static let encodableTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1]
+    public static let encodableTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1,
+                                                  .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     /// Elements per ggml row of `tensor` (its last dimension; 1 for a scalar).
     public static func rowLength(of tensor: Tensor) -> Int { tensor.shape.last ?? 1 }

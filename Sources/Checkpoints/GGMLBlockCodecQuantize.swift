@@ -55,6 +55,11 @@ extension GGMLBlockCodec {
         case .q5_0: return { quantizeSymmetric($0, $1, levels: 32) }
         case .q4_1: return { quantizeAffine($0, $1, levels: 16) }
         case .q5_1: return { quantizeAffine($0, $1, levels: 32) }
+        case .q2_K: return quantizeQ2_K
+        case .q3_K: return quantizeQ3_K
+        case .q4_K: return { quantizeQ45_K($0, $1, hasHighBit: false) }
+        case .q5_K: return { quantizeQ45_K($0, $1, hasHighBit: true) }
+        case .q6_K: return quantizeQ6_K
         default: return nil
         }
     }
