@@ -112,11 +112,14 @@ public struct BitsAndBytesFourBitWeight: QuantizedWeight, Equatable {
     public init(rowCount: Int, columnCount: Int, quantType: BitsAndBytesQuantType, blockSize: Int,
                 packedCodes: [UInt8], absmax: BitsAndBytesAbsmax, quantMap: [Float]? = nil) throws {
         let count = rowCount * columnCount
-        let blockCount = blockSize > 0 ? (count + blockSize - 1) / blockSize : -1
+        let blockCount = (count + max(1, blockSize) - 1) / max(1, blockSize)
         let absmaxCount: Int
         switch absmax {
         case let .float32(values): absmaxCount = values.count
         case let .doubleQuantized(nested): absmaxCount = nested.quantizedAbsmax.count
+        }
+        guard (32...4096).contains(blockSize), blockSize & (blockSize - 1) == 0 else {
+            throw QuantizationError.invalidParameter("groupSize", "bitsandbytes block sizes are powers of two from 32 to 4096, got \(blockSize)")
         }
         guard rowCount >= 0, columnCount >= 0, packedCodes.count == (count + 1) / 2, absmaxCount == blockCount,
               (quantMap?.count ?? 16) == 16 else {

@@ -15,17 +15,43 @@ final class BitsAndBytesGoldenTests: XCTestCase {
     func testCodeTablesAreBitsandbytesTables() throws {
         let file = try goldens()
         for quantType in BitsAndBytesQuantType.allCases {
-            let golden = try floats(file, "quant_map.\(quantType.rawValue)")
-            XCTAssertEqual(bits(BitsAndBytesCodebook.of(quantType).values), bits(golden), quantType.rawValue)
+            let golden = try bnbFloats(file, "quant_map.\(quantType.rawValue)")
+            XCTAssertEqual(bnbBits(BitsAndBytesCodebook.of(quantType).values), bnbBits(golden), quantType.rawValue)
         }
-        XCTAssertEqual(bits(BitsAndBytesDynamicMap.signed), bits(try floats(file, "dynamic_map")))
+        XCTAssertEqual(bnbBits(BitsAndBytesDynamicMap.signed), bnbBits(try bnbFloats(file, "dynamic_map")))
     }
 
     func testEveryCaseIsBitIdentical() throws {
         let file = try goldens()
+        let comparisons = try Self.forEachGolden(in: file) { key, matrix, spec in
+            let doubleQuant = spec.doubleQuant
+            let weight = try BitsAndBytesFourBit.quantizeFourBit(matrix, spec: spec)
+            XCTAssertEqual(weight.packedCodes, try bnbBytes(file, "\(key).packed"), "\(key) packed codes")
+            switch weight.absmax {
+            case let .float32(absmax):
+                XCTAssertFalse(doubleQuant)
+                XCTAssertEqual(bnbBits(absmax), bnbBits(try bnbFloats(file, "\(key).absmax")), "\(key) absmax")
+            case let .doubleQuantized(nested):
+                XCTAssertTrue(doubleQuant)
+                XCTAssertEqual(nested.quantizedAbsmax, try bnbBytes(file, "\(key).absmax"), "\(key) qabsmax")
+                XCTAssertEqual(bnbBits(nested.nestedAbsmax), bnbBits(try bnbFloats(file, "\(key).nested_absmax")), "\(key) nested absmax")
+                XCTAssertEqual(nested.offset.bitPattern, try bnbFloats(file, "\(key).offset").first?.bitPattern, "\(key) offset")
+            }
+            let dequantized = weight.dequantized().values
+            if file.contains("\(key).dequantized") {
+                XCTAssertEqual(bnbBits(dequantized), bnbBits(try bnbFloats(file, "\(key).dequantized")), "\(key) dequantized")
+            }
+            XCTAssertEqual(String(Self.checksum(dequantized)), file.metadata["\(key).dequantized_checksum"], "\(key) dequantized checksum")
+        }
+        XCTAssertEqual(comparisons, 9 * 4, "nine cases × nf4/fp4 × plain/dq")
+    }
+
+    /// Calls `body(key, input, spec)` for every case × nf4/fp4 × plain/dq of the fixture, with
+    /// `key` = `<case>.<type>.<plain|dq>`; returns how many.
+    static func forEachGolden(in file: SafetensorsFile,
+                              _ body: (String, Matrix<Float>, QuantizationSpec) throws -> Void) throws -> Int {
         let cases = try XCTUnwrap(file.metadata["cases"]).split(separator: ",").map(String.init)
-        XCTAssertGreaterThanOrEqual(cases.count, 8)
-        var comparisons = 0
+        var count = 0
         for name in cases {
             let input = try file.requireTensor(named: "\(name).input")
             let (rows, columns) = try input.matrixShape()
@@ -33,30 +59,13 @@ final class BitsAndBytesGoldenTests: XCTestCase {
             let blockSize = try XCTUnwrap(Int(file.metadata["\(name).blocksize"] ?? ""))
             for quantType in BitsAndBytesQuantType.allCases {
                 for doubleQuant in [false, true] {
-                    let key = "\(name).\(quantType.rawValue).\(doubleQuant ? "dq" : "plain")"
                     let spec = QuantizationSpec(method: quantType == .nf4 ? .nf4 : .fp4, groupSize: blockSize, doubleQuant: doubleQuant)
-                    let weight = try BitsAndBytesFourBit.quantizeFourBit(matrix, spec: spec)
-                    XCTAssertEqual(weight.packedCodes, try bytes(file, "\(key).packed"), "\(key) packed codes")
-                    switch weight.absmax {
-                    case let .float32(absmax):
-                        XCTAssertFalse(doubleQuant)
-                        XCTAssertEqual(bits(absmax), bits(try floats(file, "\(key).absmax")), "\(key) absmax")
-                    case let .doubleQuantized(nested):
-                        XCTAssertTrue(doubleQuant)
-                        XCTAssertEqual(nested.quantizedAbsmax, try bytes(file, "\(key).absmax"), "\(key) qabsmax")
-                        XCTAssertEqual(bits(nested.nestedAbsmax), bits(try floats(file, "\(key).nested_absmax")), "\(key) nested absmax")
-                        XCTAssertEqual(nested.offset.bitPattern, try floats(file, "\(key).offset").first?.bitPattern, "\(key) offset")
-                    }
-                    let dequantized = weight.dequantized().values
-                    if file.contains("\(key).dequantized") {
-                        XCTAssertEqual(bits(dequantized), bits(try floats(file, "\(key).dequantized")), "\(key) dequantized")
-                    }
-                    XCTAssertEqual(String(Self.checksum(dequantized)), file.metadata["\(key).dequantized_checksum"], "\(key) dequantized checksum")
-                    comparisons += 1
+                    try body("\(name).\(quantType.rawValue).\(doubleQuant ? "dq" : "plain")", matrix, spec)
+                    count += 1
                 }
             }
         }
-        XCTAssertEqual(comparisons, cases.count * 4)
+        return count
     }
 
     /// Σ bits_i · (2i + 1) mod 2^64, as the generator computes it.
@@ -67,13 +76,13 @@ final class BitsAndBytesGoldenTests: XCTestCase {
     }
 }
 
-func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
+func bnbBits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
 
-func floats(_ file: SafetensorsFile, _ name: String) throws -> [Float] {
+func bnbFloats(_ file: SafetensorsFile, _ name: String) throws -> [Float] {
     try file.requireTensor(named: name).decodedFloat32()
 }
 
-func bytes(_ file: SafetensorsFile, _ name: String) throws -> [UInt8] {
+func bnbBytes(_ file: SafetensorsFile, _ name: String) throws -> [UInt8] {
     let tensor = try file.requireTensor(named: name)
     XCTAssertEqual(tensor.dtype, .u8, name)
     return Array(tensor.storage.bytes)
