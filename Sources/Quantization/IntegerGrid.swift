@@ -57,21 +57,46 @@ public enum IntegerGrid {
         guard clipSearch else { return plain }
         let maxCode = Float((1 << bits) - 1)
         var best = plain
-        var bestError = Double.infinity
+        var bestError = Float.infinity
         for ratio in clipRatios {
             let candidate = parameters(minimum: ratio * minimum, maximum: ratio * maximum, bits: bits, symmetric: symmetric)
-            var error = 0.0
-            for value in values {
-                let code = IntegerGrid.code(value, candidate, maxCode: maxCode)
-                let difference = Double(candidate.scale * (Float(code) - candidate.zeroPoint)) - Double(value)
-                error += difference * difference
-            }
+            let error = squaredError(values, candidate, maxCode: maxCode)
             if error < bestError {
                 bestError = error
                 best = candidate
             }
         }
         return best
+    }
+
+    /// `Σ (x̂ − x)²` of a group under `parameters`, summed in Float32 over 8 interleaved lanes
+    /// (element `i` into lane `i mod 8`, then the lanes in order): this order is part of the
+    /// definition, shared by the fast path and the reference, and lets the loop run in SIMD.
+    @inlinable
+    public static func squaredError(_ values: UnsafeBufferPointer<Float>, _ parameters: GroupParameters, maxCode: Float) -> Float {
+        var lanes: (Float, Float, Float, Float, Float, Float, Float, Float) = (0, 0, 0, 0, 0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &lanes) { raw in
+            let lane = raw.bindMemory(to: Float.self)
+            let count = values.count
+            let fullCount = count - count % 8
+            var index = 0
+            while index < fullCount {
+                for offset in 0..<8 {
+                    let value = values[index + offset]
+                    let difference = parameters.scale * (roundedCode(value, parameters, maxCode: maxCode) - parameters.zeroPoint) - value
+                    lane[offset] += difference * difference
+                }
+                index += 8
+            }
+            for index in fullCount..<count {
+                let value = values[index]
+                let difference = parameters.scale * (roundedCode(value, parameters, maxCode: maxCode) - parameters.zeroPoint) - value
+                lane[index - fullCount] += difference * difference
+            }
+            var total: Float = 0
+            for offset in 0..<8 { total += lane[offset] }
+            return total
+        }
     }
 
     /// Min-max parameters of a range (before any clipping search).
@@ -97,24 +122,27 @@ public enum IntegerGrid {
         return UInt8(Swift.min(Swift.max(shifted, 0), maxCode))
     }
 
-    /// Fast path of `code` over a contiguous run: SIMD division, rounding and clamping.
+    /// `code` as a Float by arithmetic and selects alone, so that loops over it vectorize on
+    /// baseline x86-64 (no `roundps`): after clamping `x/σ` to ±2²², adding and subtracting 1.5·2²³
+    /// rounds it to the nearest integer, ties to even, under the default rounding mode; the clamp
+    /// cannot change the final code, which is clamped to `0…maxCode ≤ 255` anyway. (Swift's
+    /// `min`/`max` order NaNs with branches; plain comparisons become `minps`/`maxps`.)
+    @inlinable @inline(__always)
+    public static func roundedCode(_ value: Float, _ parameters: GroupParameters, maxCode: Float) -> Float {
+        let magic: Float = 12_582_912  // 1.5·2²³
+        var quotient = value / parameters.scale
+        quotient = quotient < -0x1p22 ? -0x1p22 : quotient
+        quotient = quotient > 0x1p22 ? 0x1p22 : quotient
+        var shifted = (quotient + magic) - magic + parameters.zeroPoint
+        shifted = shifted < 0 ? 0 : shifted
+        return shifted > maxCode ? maxCode : shifted
+    }
+
+    /// Fast path of `code` over a contiguous run (a loop the compiler vectorizes).
     public static func encode(_ values: UnsafePointer<Float>, count: Int, _ parameters: GroupParameters,
                               maxCode: Float, into codes: UnsafeMutablePointer<UInt8>) {
-        let scale = SIMD8<Float>(repeating: parameters.scale)
-        let zero = SIMD8<Float>(repeating: parameters.zeroPoint)
-        let low = SIMD8<Float>(repeating: 0), high = SIMD8<Float>(repeating: maxCode)
-        var index = 0
-        while index + 8 <= count {
-            let chunk = UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
-            var shifted = (chunk / scale).rounded(.toNearestOrEven) + zero
-            shifted = pointwiseMin(pointwiseMax(shifted, low), high)
-            let integers = SIMD8<Int32>(shifted, rounding: .towardZero)
-            for lane in 0..<8 { codes[index + lane] = UInt8(truncatingIfNeeded: integers[lane]) }
-            index += 8
-        }
-        while index < count {
-            codes[index] = code(values[index], parameters, maxCode: maxCode)
-            index += 1
+        for index in 0..<count {
+            codes[index] = UInt8(truncatingIfNeeded: Int32(roundedCode(values[index], parameters, maxCode: maxCode)))
         }
     }
 }

@@ -88,12 +88,14 @@ public enum NormalFloatCodebook {
 
     @inlinable
     public static func nearestCode(_ u: Float, _ levels: UnsafeBufferPointer<Float>) -> UInt8 {
-        var low = 0, high = levels.count - 1
-        while low < high {
-            let middle = (low + high) / 2
-            if levels[middle] < u { low = middle + 1 } else { high = middle }
+        // Branch-free lower bound (first entry ≥ u, or the last entry).
+        var base = 0, remaining = levels.count
+        while remaining > 1 {
+            let half = remaining / 2
+            base = levels[base + half - 1] < u ? base + half : base
+            remaining -= half
         }
-        var index = low
+        var index = base
         while index + 1 < levels.count && abs(u - levels[index + 1]) < abs(u - levels[index]) { index += 1 }
         while index > 0 && abs(u - levels[index - 1]) <= abs(u - levels[index]) { index -= 1 }
         return UInt8(index)

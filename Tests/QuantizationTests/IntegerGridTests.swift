@@ -40,6 +40,21 @@ final class IntegerGridTests: XCTestCase {
         XCTAssertEqual(zeros.dequantized().values, [Float](repeating: 0, count: 16))
     }
 
+    /// The vectorizable rounding (magic-number add) equals `rounded(.toNearestOrEven)`, ties included.
+    func testFastRoundingEqualsDefinitionOnTies() {
+        var probes: [Float] = stride(from: Float(-300), through: 300, by: 0.5).map { $0 }
+        probes += probes.map { $0.nextUp } + probes.map { $0.nextDown } + [1e9, -1e9, 0x1p22 + 1, -0x1p23]
+        for parameters in [GroupParameters(scale: 1, zeroPoint: 0), GroupParameters(scale: 1, zeroPoint: 8),
+                           GroupParameters(scale: 0.25, zeroPoint: 3), GroupParameters(scale: 3, zeroPoint: 255)] {
+            for maxCode: Float in [3, 15, 255] {
+                for value in probes.map({ $0 * parameters.scale }) {
+                    XCTAssertEqual(Float(IntegerGrid.code(value, parameters, maxCode: maxCode)),
+                                   IntegerGrid.roundedCode(value, parameters, maxCode: maxCode), "\(value) \(parameters)")
+                }
+            }
+        }
+    }
+
     func testScalesAreFloat16AndStorageIsCounted() throws {
         let weight = GridTestSupport.gaussian(8, 128, seed: 3)
         let asymmetric = try IntegerGrid.quantizeGrid(weight, spec: QuantizationSpec(method: .int, bits: 4, groupSize: 64, symmetric: false))
