@@ -3,6 +3,7 @@ import JSON
 import JSONRPC
 import LinearAlgebra
 import LoquatSupport
+import Quantization
 import Tensors
 
 /// The one table from domain errors to JSON-RPC errors. `data.reason` always carries the full
@@ -20,7 +21,28 @@ enum ErrorMapping {
             case let .handleTaken(name):
                 return RPCError(code: RPCError.Code.invalidParams, message: "Invalid params: name: \(error)",
                                 data: ["param": "name", "value": .string(name), "reason": .string(error.description)])
+            case let .inUse(_, dependents):
+                return RPCError(code: RPCError.Code.invalidParams, message: "Invalid params: model: \(error)",
+                                data: ["param": "model", "dependents": .strings(dependents), "reason": .string(error.description)])
             }
+        case let error as QuantizationError:
+            return quantizationError(error, layer: nil)
+        case let error as LayerFailure:
+            if let underlying = error.underlying as? QuantizationError { return quantizationError(underlying, layer: error.layer) }
+            var mapped = rpcError(error.underlying)
+            if case var .object(data)? = mapped.data {
+                data["layer"] = .string(error.layer)
+                mapped = RPCError(code: mapped.code, message: "\(mapped.message) (layer \(error.layer))", data: .object(data))
+            }
+            return mapped
+        case let error as QuantizedSaveError:
+            var data: JSONObject = ["reason": .string(error.description), "format": .string(error.format)]
+            if let layer = error.layer { data["layer"] = .string(layer) }
+            if let param = error.param { data["param"] = .string(param) }
+            return RPCError(code: error.code, message: "\(error.code == RPCError.Code.invalidParams ? "Invalid params" : "Unsupported"): \(error)",
+                            data: .object(data))
+        case let error as LoquatFormatError:
+            return make(RPCError.Code.ioError, "Invalid loquat checkpoint", error, file: nil)
         case let error as CheckpointError:
             switch error {
             case .notFound:
@@ -63,6 +85,27 @@ enum ErrorMapping {
         default:
             return make(RPCError.Code.internalError, "Internal error", error, file: nil)
         }
+    }
+
+    /// -32602 naming the parameter to fix (`QuantizationError.parameter`) and, where there is
+    /// one, the layer (and for a non-finite weight its row and column).
+    private static func quantizationError(_ error: QuantizationError, layer: String?) -> RPCError {
+        let param = error.parameter ?? "params"
+        var reason = error.description
+        if case let .invalidParameter(_, text) = error { reason = text }
+        if let layer, !reason.contains(layer) { reason += " (layer \(layer))" }
+        var data: JSONObject = ["param": .string(param), "reason": .string(reason)]
+        switch error {
+        case let .nonFiniteWeight(name, row, column):
+            data["layer"] = .string(name)
+            data["row"] = .int(row)
+            data["column"] = .int(column)
+        case let .unsupportedShape(name, _):
+            data["layer"] = .string(name)
+        default:
+            if let layer { data["layer"] = .string(layer) }
+        }
+        return RPCError(code: RPCError.Code.invalidParams, message: "Invalid params: \(param): \(reason)", data: .object(data))
     }
 
     private static func make(_ code: Int, _ title: String, _ error: Error, file: String?) -> RPCError {

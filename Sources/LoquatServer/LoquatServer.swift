@@ -25,12 +25,15 @@ public final class LoquatServer: RPCMethodHandler {
             "model/list": { call, _ in try self.listModels(call) },
             "model/unload": { call, _ in try self.unloadModel(call) },
             "model/save": { call, context in try self.saveModel(call, context) },
+            "quantize": { call, context in try self.quantize(call, context) },
+            "quantize/plan": { call, context in try self.quantizePlan(call, context) },
         ]
     }
 
     /// Every method a client may call, for `initialize`.
     static let methodNames = ["initialize", "initialized", "shutdown", "exit", "$/cancelRequest",
-                              "model/load", "model/info", "model/list", "model/unload", "model/save"]
+                              "model/load", "model/info", "model/list", "model/unload", "model/save",
+                              "quantize", "quantize/plan"]
 
     public func handle(_ call: IncomingCall, context: RequestContext) throws -> JSONValue {
         guard let route = routes[call.method] else { throw RPCError.methodNotFound(call.method) }

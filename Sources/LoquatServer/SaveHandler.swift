@@ -29,13 +29,16 @@ extension LoquatServer {
     /// file is replaced only with `overwrite: true`, and a source file of a resident model
     /// never is.
     func saveModel(_ call: IncomingCall, _ context: RequestContext) throws -> JSONValue {
+        if case let .object(params)? = call.params, let handle = params["model"]?.stringValue,
+           let model = try? workspace.model(handle), let quantized = model.quantized {
+            return try saveQuantizedModel(call, context, model: model, quantized: quantized)
+        }
         let params = try Params(call, allowed: ["model", "path", "format", "dtype", "overwrite"])
         let model = try workspace.model(try params.requiredString("model"))
         let path = try params.requiredString("path")
         let format = try params.optionalChoice("format", ["safetensors", "gguf"])
             ?? (path.lowercased().hasSuffix(".gguf") ? "gguf" : "safetensors")
         let overwrite = try params.optionalBool("overwrite") ?? false
-        let checkpoint = model.checkpoint
         let progress = context.progress(title: "Saving \(model.handle)")
         progress.begin(message: path)
         defer { progress.end() }
@@ -48,6 +51,18 @@ extension LoquatServer {
             let dtypeName = try params.optionalChoice("dtype", ["F32", "F16", "BF16"])
             plan = SavePlan.safetensors(path: path, dtype: dtypeName.flatMap(DType.init(rawValue:)))
         }
+        return try withCleanupOnFailure(plan, overwrite: overwrite) { written in
+            try writeSave(plan, of: model, format: format, overwrite: overwrite, call: call,
+                          context: context, progress: progress, written: &written)
+        }
+    }
+
+    /// Refuses unsafe targets, then runs `write`, which appends every file it writes. A failed
+    /// or cancelled save leaves nothing behind: files of this call go, and the directory too
+    /// when this call made it. Replaced files were renamed over atomically, so an earlier
+    /// version is never half-overwritten.
+    func withCleanupOnFailure(_ plan: SavePlan, overwrite: Bool, _ write: (inout [String]) throws -> JSONValue) throws -> JSONValue {
+        let path = plan.path
         try refuseUnsafeTargets(plan.outputFiles, overwrite: overwrite)
         let createdDirectory = plan.isDirectory && FileSystem.kind(of: path) == .missing
         let existedBefore = Set(plan.isDirectory ? (FileSystem.contents(of: path) ?? []).map { FileSystem.join(path, $0) }
@@ -55,20 +70,18 @@ extension LoquatServer {
         if plan.isDirectory { try FileSystem.createDirectory(path) }
         var written: [String] = []
         do {
-            return try writeSave(plan, of: model, format: format, overwrite: overwrite, call: call,
-                                 context: context, progress: progress, written: &written)
+            return try write(&written)
         } catch {
-            // A failed or cancelled save leaves nothing behind: files of this call go, and the
-            // directory too when this call made it. Replaced files were renamed over atomically,
-            // so an earlier version is never half-overwritten.
             for file in written where !existedBefore.contains(file) { unlink(file) }
             if createdDirectory { rmdir(path) }
             throw error
         }
     }
 
-    private func writeSave(_ plan: SavePlan, of model: ResidentModel, format: String, overwrite: Bool, call: IncomingCall,
-                           context: RequestContext, progress: ProgressReporter, written: inout [String]) throws -> JSONValue {
+    /// Writes `model` per `plan`; `layers` is the per-layer report for `loquat.json`.
+    func writeSave(_ plan: SavePlan, of model: ResidentModel, format: String, overwrite: Bool, call: IncomingCall,
+                   context: RequestContext, progress: ProgressReporter, layers: [JSONValue] = [],
+                   written: inout [String]) throws -> JSONValue {
         let checkpoint = model.checkpoint
         let path = plan.path
         let request: JSONValue = ["method": .string(call.method), "params": call.params ?? .null]
@@ -81,33 +94,49 @@ extension LoquatServer {
             }
             try SafetensorsWriter.write(tensors: tensors, metadata: ["format": "pt"], to: plan.weightsPath, overwrite: overwrite)
             written.append(plan.weightsPath)
-            if plan.isDirectory {
-                if let config = checkpoint.config {
-                    let configPath = FileSystem.join(path, "config.json")
-                    try AtomicFileWriter.write(try JSON.serialize(config.jsonObject()) + [0x0A], to: configPath, overwrite: overwrite)
-                    written.append(configPath)
-                }
-                written += try copyCompanionFiles(of: checkpoint, into: path, overwrite: overwrite)
-            }
+            try writeDirectoryCompanions(plan, of: checkpoint, overwrite: overwrite, extraConfig: nil, written: &written)
         case let .gguf(_, dtype):
             try context.checkCancellation()
             try checkpoint.writeGGUF(to: path, weightType: dtype, overwrite: overwrite)
             written.append(path)
         }
-        let provenance = plan.provenancePath
+        try writeProvenance(plan, request: request, source: checkpoint, layers: layers, written: &written)
+        return saveResult(model.handle, path: path, format: format, tensorCount: checkpoint.tensors.count, written: written)
+    }
+
+    /// `config.json` (plus `extraConfig` members) and the tokenizer files, for a directory save.
+    func writeDirectoryCompanions(_ plan: SavePlan, of base: LoadedCheckpoint, overwrite: Bool, extraConfig: JSONObject?,
+                                  written: inout [String]) throws {
+        guard plan.isDirectory else { return }
+        if case var .object(config)? = base.config?.jsonObject() {
+            for (key, value) in extraConfig ?? JSONObject() { config[key] = value }
+            let configPath = FileSystem.join(plan.path, "config.json")
+            try AtomicFileWriter.write(try JSON.serialize(.object(config)) + [0x0A], to: configPath, overwrite: overwrite)
+            written.append(configPath)
+        }
+        written += try copyCompanionFiles(of: base, into: plan.path, overwrite: overwrite)
+    }
+
+    func saveResult(_ handle: String, path: String, format: String, tensorCount: Int, written: [String]) -> JSONValue {
+        let byteCount = written.reduce(0) { $0 + ((try? MappedFile(path: $1))?.withBytes(\.count) ?? 0) }
+        return ["model": .string(handle), "path": .string(path), "format": .string(format),
+                "files": .strings(written), "tensorCount": .int(tensorCount), "byteCount": .int(byteCount)]
+    }
+
+    /// `loquat.json` (or `<file>.loquat.json`): the request, the source's path, format and
+    /// content hash, the files written and the per-layer report. Appended to `written`.
+    func writeProvenance(_ plan: SavePlan, request: JSONValue, source checkpoint: LoadedCheckpoint, layers: [JSONValue],
+                         written: inout [String]) throws {
         let record: JSONValue = [
             "loquat": .string(Self.version),
             "request": request,
             "source": ["path": .string(checkpoint.path), "format": .string(checkpoint.format.rawValue),
                        "contentHash": .string(try ContentHash.ofFiles(checkpoint.sourceFiles))],
             "files": .strings(written.map(FileSystem.fileName(of:))),
-            "layers": [],
+            "layers": .array(layers),
         ]
-        try AtomicFileWriter.write(try JSON.serialize(record) + [0x0A], to: provenance, overwrite: true)
-        written.append(provenance)
-        let byteCount = written.reduce(0) { $0 + ((try? MappedFile(path: $1))?.withBytes(\.count) ?? 0) }
-        return ["model": .string(model.handle), "path": .string(path), "format": .string(format),
-                "files": .strings(written), "tensorCount": .int(checkpoint.tensors.count), "byteCount": .int(byteCount)]
+        try AtomicFileWriter.write(try JSON.serialize(record) + [0x0A], to: plan.provenancePath, overwrite: true)
+        written.append(plan.provenancePath)
     }
 
     /// Refuses outputs that exist (without overwrite) or that are the source of any resident
@@ -131,7 +160,7 @@ extension LoquatServer {
     }
 
     /// Tokenizer and generation files travel with a Hugging Face directory.
-    private func copyCompanionFiles(of checkpoint: LoadedCheckpoint, into directory: String, overwrite: Bool) throws -> [String] {
+    func copyCompanionFiles(of checkpoint: LoadedCheckpoint, into directory: String, overwrite: Bool) throws -> [String] {
         guard checkpoint.format == .safetensors else { return [] }
         let sourceDirectory = FileSystem.kind(of: checkpoint.path) == .directory
             ? checkpoint.path : FileSystem.directoryName(of: checkpoint.path)

@@ -4,13 +4,19 @@ import Tensors
 
 /// A model kept in memory between requests. Tensors are mmap-backed where the file allowed
 /// it, so a resident model costs the pages that were touched.
+///
+/// A quantized model (`quantize`, or `model/load` of a `loquat` save) has `quantized` set; its
+/// `checkpoint` is the source's (or the file's), whose tensors it shares for every layer it did
+/// not quantize.
 final class ResidentModel: Sendable {
     let handle: String
     let checkpoint: LoadedCheckpoint
+    let quantized: QuantizedModel?
 
-    init(handle: String, checkpoint: LoadedCheckpoint) {
+    init(handle: String, checkpoint: LoadedCheckpoint, quantized: QuantizedModel? = nil) {
         self.handle = handle
         self.checkpoint = checkpoint
+        self.quantized = quantized
     }
 }
 
@@ -58,11 +64,16 @@ final class Workspace: Sendable {
         state.withLock { state in state.order.compactMap { state.models[$0] } }
     }
 
+    /// Removes `handle`. A model that quantized models were made from stays until they are
+    /// unloaded: their `source` would otherwise name nothing (or, later, another model).
     func remove(_ handle: String) throws {
         try state.withLock { state in
-            guard state.models.removeValue(forKey: handle) != nil else {
+            guard state.models[handle] != nil else {
                 throw WorkspaceError.unknownHandle(handle, known: state.order)
             }
+            let dependents = state.order.filter { state.models[$0]?.quantized?.sourceHandle == handle }
+            guard dependents.isEmpty else { throw WorkspaceError.inUse(handle, by: dependents) }
+            state.models.removeValue(forKey: handle)
             state.order.removeAll { $0 == handle }
         }
     }
@@ -71,6 +82,8 @@ final class Workspace: Sendable {
 enum WorkspaceError: Error, CustomStringConvertible {
     case unknownHandle(String, known: [String])
     case handleTaken(String)
+    /// Quantized models made from this one are still resident.
+    case inUse(String, by: [String])
 
     var description: String {
         switch self {
@@ -78,6 +91,9 @@ enum WorkspaceError: Error, CustomStringConvertible {
             return "no resident object named \"\(handle)\"" + (known.isEmpty ? " (nothing is loaded)" : "; loaded: \(known.joined(separator: ", "))")
         case let .handleTaken(handle):
             return "the name \"\(handle)\" is already in use; unload it first or pick another name"
+        case let .inUse(handle, dependents):
+            return "\"\(handle)\" is the source of the quantized model\(dependents.count == 1 ? "" : "s") "
+                + dependents.joined(separator: ", ") + "; unload \(dependents.count == 1 ? "it" : "them") first"
         }
     }
 }
