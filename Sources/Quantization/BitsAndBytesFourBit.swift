@@ -169,16 +169,23 @@ public struct BitsAndBytesFourBitWeight: QuantizedWeight, Equatable {
     /// `quantMap[code_i] · absmax[i / blockSize]` in float32, as bnb's `dequantize_4bit` (PyTorch
     /// backend) computes it; reshaped `[rowCount, columnCount]`.
     public func dequantized() -> Matrix<Float> {
-        let scales = floatAbsmax()
-        var values = [Float](repeating: 0, count: elementCount)
-        values.withUnsafeMutableBufferPointer { output in
-            packedCodes.withUnsafeBufferPointer { packed in
-                scales.withUnsafeBufferPointer { absmax in
-                    BitsAndBytesKernels.dequantize(packed: packed, absmax: absmax, quantMap: quantMap,
-                                                   blockSize: blockSize, into: output)
-                }
-            }
+        // Every element is written by the kernel, so the output is not zero-filled first.
+        let values = [Float](unsafeUninitializedCapacity: elementCount) { output, initializedCount in
+            HugePages.advise(output)
+            dequantize(into: output)
+            initializedCount = elementCount
         }
         return Matrix(rowCount: rowCount, columnCount: columnCount, values: values)
+    }
+
+    /// `dequantized()` written into caller memory of exactly `elementCount` floats, row-major.
+    public func dequantize(into output: UnsafeMutableBufferPointer<Float>) {
+        precondition(output.count == elementCount, "output holds \(output.count) floats, the matrix \(elementCount)")
+        let scales = floatAbsmax()
+        packedCodes.withUnsafeBufferPointer { packed in
+            scales.withUnsafeBufferPointer { absmax in
+                BitsAndBytesKernels.dequantize(packed: packed, absmax: absmax, quantMap: quantMap, blockSize: blockSize, into: output)
+            }
+        }
     }
 }

@@ -41,6 +41,20 @@ final class BitsAndBytesKernelTests: XCTestCase {
         XCTAssertEqual(checked, shapes.count * 5 * 2)
     }
 
+    func testDequantizeIntoAnyMemoryAndLargeOutputs() throws {
+        // 4.4 MB of output takes the huge-page path; the odd offset takes the unaligned path.
+        let matrix: Matrix<Float> = RandomMatrices.uniform(1100, 1001, seed: 12)
+        let weight = try BitsAndBytesFourBit.quantizeFourBit(matrix, spec: QuantizationSpec(method: .fp4, groupSize: 128))
+        let expected = BitsAndBytesReference.dequantize(packed: weight.packedCodes, absmax: weight.floatAbsmax(),
+                                                        count: matrix.values.count, blockSize: 128, quantMap: weight.quantMap)
+        XCTAssertEqual(weight.dequantized().values.map(\.bitPattern), expected.map(\.bitPattern))
+        var storage = [Float](repeating: .nan, count: matrix.values.count + 1)
+        storage.withUnsafeMutableBufferPointer { buffer in
+            weight.dequantize(into: UnsafeMutableBufferPointer(rebasing: buffer[1...]))
+        }
+        XCTAssertEqual(storage.dropFirst().map(\.bitPattern), expected.map(\.bitPattern))
+    }
+
     func testCodeRuleOnMidpoints() {
         for quantType in BitsAndBytesQuantType.allCases {
             let codebook = BitsAndBytesCodebook.of(quantType)
