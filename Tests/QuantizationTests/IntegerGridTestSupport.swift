@@ -42,6 +42,16 @@ enum GridTestSupport {
         }
     }
 
+    /// SmolLM2-135M layer-0 q_proj and down_proj (decoded from the Q4_1 GGUF), or XCTSkip.
+    static func smolLM2Weights() throws -> [(String, Matrix<Float>)] {
+        guard let path = SampleModels.smolLM2GGUF else { throw XCTSkip("SmolLM2 sample model not fetched") }
+        let checkpoint = try CheckpointLoader.load(path: path)
+        return try ["model.layers.0.self_attn.q_proj.weight", "model.layers.0.mlp.down_proj.weight"].map { name in
+            guard let tensor = checkpoint.tensor(named: name) else { throw XCTSkip("SmolLM2 lacks \(name)") }
+            return (name, try tensor.float32MatrixAnyDType())
+        }
+    }
+
     /// Asserts that two stored forms are identical (codes, scales, zero points, levels).
     static func assertIdentical(_ a: GroupedGridWeight, _ b: GroupedGridWeight, _ message: String = "",
                                 file: StaticString = #filePath, line: UInt = #line) {

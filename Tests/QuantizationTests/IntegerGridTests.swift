@@ -126,6 +126,20 @@ final class IntegerGridTests: XCTestCase {
     static let miniLMBudgets: [Int: Double] = [2: 0.54, 3: 0.24, 4: 0.11, 8: 0.0071]
     static let miniLMSymmetricBudgets: [Int: Double] = [2: 0.83, 3: 0.32, 4: 0.137, 8: 0.0086]
 
+    func testSmolLM2MonotonicInBits() throws {
+        for (name, weight) in try GridTestSupport.smolLM2Weights() {
+            for symmetric in [false, true] {
+                var previous = Double.infinity
+                for bits in [2, 3, 4, 8] {
+                    let quantized = try IntegerGrid.quantizeGrid(weight, spec: QuantizationSpec(method: .int, bits: bits, groupSize: 64, symmetric: symmetric))
+                    let error = GridTestSupport.relativeError(weight, quantized.dequantized())
+                    XCTAssertLessThan(error, previous, "\(name) int\(bits) symmetric=\(symmetric)")
+                    previous = error
+                }
+            }
+        }
+    }
+
     func testMiniLMErrorBudgetsAndMonotonicInBits() throws {
         for (name, weight) in try GridTestSupport.miniLMWeights() {
             for symmetric in [false, true] {

@@ -109,6 +109,22 @@ final class NormalFloatTests: XCTestCase {
         }
     }
 
+    /// SmolLM2 (Q4_1-decoded weights): NF-k errors rise as bits fall, and NF4 beats absmax INT4.
+    func testSmolLM2MonotonicAndBelowAbsmaxINT4() throws {
+        for (name, weight) in try GridTestSupport.smolLM2Weights() {
+            var previous = Double.infinity
+            for bits in [2, 3, 4, 8] {
+                let quantized = try NormalFloatGrid.quantizeGrid(weight, spec: QuantizationSpec(method: .nf, bits: bits, groupSize: 64))
+                let error = GridTestSupport.relativeError(weight, quantized.dequantized())
+                XCTAssertLessThan(error, previous, "\(name): NF error must fall with bits")
+                previous = error
+            }
+            let nf4 = try NormalFloatGrid.quantizeGrid(weight, spec: QuantizationSpec(method: .nf, bits: 4, groupSize: 64))
+            let int4 = try IntegerGrid.quantizeGrid(weight, spec: QuantizationSpec(method: .int, bits: 4, groupSize: 64, symmetric: true))
+            XCTAssertLessThan(GridTestSupport.relativeError(weight, nf4.dequantized()), GridTestSupport.relativeError(weight, int4.dequantized()), name)
+        }
+    }
+
     private func goldens() throws -> [String: Any] {
         let path = GridTestSupport.fixtureDirectory("normal-float") + "/normal_float_goldens.json"
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
