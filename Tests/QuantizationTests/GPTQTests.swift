@@ -5,8 +5,9 @@ import XCTest
 
 final class GPTQTests: XCTestCase {
     /// GPTQ's calibrated output error ‖X(W − Q)ᵀ‖ must be at most this fraction of RTN's on the
-    /// same grid (correlated inputs; the paper's OBS update typically removes a third or more).
-    static let requiredOutputGain = 0.85
+    /// same grid with these correlated inputs (measured 0.54–0.55 for int4 g64, int3 symmetric
+    /// per-channel, nf4 g64, int4 g32 act-order; 0.68 at int2).
+    static let requiredOutputGain = 0.7
 
     /// Correlated Gaussian inputs `X = Z·M` (`Z` i.i.d., `M` a random mixing with a decaying
     /// spectrum), `[tokens, features]`, and `H = XᵀX` in Float64.
@@ -44,6 +45,28 @@ final class GPTQTests: XCTestCase {
             XCTAssertLessThan(gptqError, rtnError * Self.requiredOutputGain, "\(gptqSpec.gptq.grid) \(gptqSpec.bits)-bit g\(gptqSpec.groupSize) actOrder \(gptqSpec.gptq.actOrder)")
             GridTestSupport.assertDequantizationPathsAgree(quantized)
         }
+    }
+
+    /// GPTQ trades weight error for output error: it pushes rounding error into input directions
+    /// the calibration data rarely excites, so its weight error exceeds RTN's (measured ≈ 2× with
+    /// these correlated inputs: 0.19 vs 0.093 on MiniLM q, 0.187 vs 0.091 on N(0, 1)). Budget:
+    /// 2.5× the INT4 asymmetric RTN budget on the same weights (IntegerGridTests).
+    static let weightErrorAllowance = 2.5
+
+    func testMiniLMWeightBudgetAndOutputGain() throws {
+        let (name, weight) = try GridTestSupport.miniLMWeights()[0]
+        let (x, calibration) = Self.correlatedInputs(tokens: 1024, features: weight.columnCount, seed: 12)
+        let quantized = try GPTQQuantizer.quantizeGrid(weight, spec: gptq(bits: 4, groupSize: 64, grid: .int, actOrder: true), calibration: calibration)
+        let rtn = try IntegerGrid.quantizeGrid(weight, spec: QuantizationSpec(method: .int, bits: 4, groupSize: 64, symmetric: false))
+        XCTAssertLessThan(GridTestSupport.relativeError(weight, quantized.dequantized()),
+                          IntegerGridTests.miniLMBudgets[4]! * Self.weightErrorAllowance, name)
+        XCTAssertLessThan(Self.outputError(x, weight, quantized.dequantized()),
+                          Self.outputError(x, weight, rtn.dequantized()) * Self.requiredOutputGain, name)
+        let gaussian = GridTestSupport.gaussian(64, 256, seed: 11)
+        let (_, gaussianCalibration) = Self.correlatedInputs(tokens: 1024, features: 256, seed: 13)
+        let onGaussian = try GPTQQuantizer.quantizeGrid(gaussian, spec: gptq(bits: 4, groupSize: 64, grid: .int), calibration: gaussianCalibration)
+        XCTAssertLessThan(GridTestSupport.relativeError(gaussian, onGaussian.dequantized()),
+                          IntegerGridTests.gaussianBudgets[4]! * Self.weightErrorAllowance)
     }
 
     func testActOrderStoresGroupIndexAndGroupsAreFitted() throws {

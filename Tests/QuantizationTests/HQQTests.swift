@@ -10,6 +10,8 @@ final class HQQTests: XCTestCase {
     /// Relative Frobenius error budgets on N(0, 1), group 64: measured 0.435, 0.184, 0.088
     /// (below min-max RTN's 0.455, 0.195, 0.091). +15%.
     static let gaussianBudgets: [Int: Double] = [2: 0.50, 3: 0.21, 4: 0.10]
+    /// MiniLM layer-0 budgets, group 64: worst layer measured 0.452, 0.195, 0.092. +15%.
+    static let miniLMBudgets: [Int: Double] = [2: 0.52, 3: 0.225, 4: 0.106]
 
     func testLowersWeightErrorVersusMinMaxRTN() throws {
         var inputs = [("gaussian", GridTestSupport.gaussian(64, 256, seed: 31))]
@@ -21,9 +23,8 @@ final class HQQTests: XCTestCase {
                 let (hqqError, rtnError) = (GridTestSupport.meanAbsoluteError(weight, hqq.dequantized()),
                                             GridTestSupport.meanAbsoluteError(weight, rtn.dequantized()))
                 XCTAssertLessThan(hqqError, rtnError * Self.requiredGain, "\(name) \(bits) bits: HQQ \(hqqError) vs RTN \(rtnError)")
-                if name == "gaussian" {
-                    XCTAssertLessThan(GridTestSupport.relativeError(weight, hqq.dequantized()), Self.gaussianBudgets[bits]!, "\(bits) bits")
-                }
+                let budget = (name == "gaussian" ? Self.gaussianBudgets : Self.miniLMBudgets)[bits]!
+                XCTAssertLessThan(GridTestSupport.relativeError(weight, hqq.dequantized()), budget, "\(name) \(bits) bits")
             }
         }
     }
