@@ -105,13 +105,23 @@ public enum BitsAndBytesDynamicMap {
         codes.indices.map { map[Int(codes[$0])] * absmax[$0 / blockSize] }
     }
 
-    /// `torch.mean` of a contiguous float32 vector on the CPU with one thread: ATen's
-    /// `cascade_sum` (aten/src/ATen/native/cpu/SumKernel.cpp) with 8-lane vectors (the kernel
-    /// torch dispatches for float sums on AVX2 and AVX-512 machines alike), then `sum / n` in
-    /// float32. With several torch threads and more than 32768 values torch splits the sum per
-    /// thread and its last bit may differ.
-    public static func torchMean(_ values: UnsafeBufferPointer<Float>) -> Float {
-        torchSum(values) / Float(values.count)
+    /// `torch.mean` of a contiguous float32 vector on the CPU: ATen's `cascade_sum`
+    /// (aten/src/ATen/native/cpu/SumKernel.cpp) with 8-lane vectors (the kernel torch dispatches
+    /// for float sums on AVX2 and AVX-512 machines alike), then `sum / n` in float32. Over 32768
+    /// values with `torchThreadCount` > 1 torch sums one contiguous chunk per thread
+    /// (`min(threads, ⌈n/32768⌉)` chunks of `⌈n/chunks⌉`) and adds the partial sums in thread
+    /// order, which can change the last bit; pass the thread count of the bnb run to match it.
+    public static func torchMean(_ values: UnsafeBufferPointer<Float>, torchThreadCount: Int = 1) -> Float {
+        let count = values.count
+        let grainSize = 32768
+        guard torchThreadCount > 1, count >= grainSize else { return torchSum(values) / Float(count) }
+        let chunkCount = min(torchThreadCount, (count + grainSize - 1) / grainSize)
+        let chunkSize = (count + chunkCount - 1) / chunkCount
+        var total: Float = 0
+        for start in stride(from: 0, to: count, by: chunkSize) {
+            total += torchSum(UnsafeBufferPointer(rebasing: values[start..<min(count, start + chunkSize)]))
+        }
+        return total / Float(count)
     }
 
     static func torchSum(_ values: UnsafeBufferPointer<Float>) -> Float {

@@ -23,8 +23,10 @@ public enum BitsAndBytesFourBit {
         try quantizeFourBit(weight, spec: spec)
     }
 
-    /// The concrete form of `quantize`.
-    public static func quantizeFourBit(_ weight: Matrix<Float>, spec: QuantizationSpec) throws -> BitsAndBytesFourBitWeight {
+    /// The concrete form of `quantize`. `torchThreadCount` only matters with double quantization
+    /// and more than 32768 blocks (see `BitsAndBytesNestedAbsmax.init(quantizing:torchThreadCount:)`).
+    public static func quantizeFourBit(_ weight: Matrix<Float>, spec: QuantizationSpec,
+                                       torchThreadCount: Int = 1) throws -> BitsAndBytesFourBitWeight {
         try spec.validate(columnCount: weight.columnCount)
         guard let quantType = BitsAndBytesQuantType(method: spec.method) else {
             throw QuantizationError.invalidParameter("method", "bitsandbytes 4-bit takes nf4 or fp4, got \(spec.method.rawValue)")
@@ -37,7 +39,7 @@ public enum BitsAndBytesFourBit {
             BitsAndBytesKernels.quantize($0, blockSize: spec.groupSize, codebook: codebook)
         }
         let statistics: BitsAndBytesAbsmax = spec.doubleQuant
-            ? .doubleQuantized(BitsAndBytesNestedAbsmax(quantizing: absmax))
+            ? .doubleQuantized(BitsAndBytesNestedAbsmax(quantizing: absmax, torchThreadCount: torchThreadCount))
             : .float32(absmax)
         return try BitsAndBytesFourBitWeight(rowCount: weight.rowCount, columnCount: weight.columnCount,
                                              quantType: quantType, blockSize: spec.groupSize,
@@ -81,8 +83,10 @@ public struct BitsAndBytesNestedAbsmax: Sendable, Equatable {
 
     /// bnb's double quantization of a first-level absmax vector: `offset = torch.mean(absmax)`,
     /// then the 8-bit blockwise CPU quantizer on `absmax − offset` (float32) in blocks of 256.
-    public init(quantizing absmax: [Float]) {
-        let offset = absmax.withUnsafeBufferPointer { BitsAndBytesDynamicMap.torchMean($0) }
+    /// `torchThreadCount`: the torch threads of the bnb run to match (it decides the last bit of
+    /// the offset above 32768 blocks); 1 is Loquat's fixed convention.
+    public init(quantizing absmax: [Float], torchThreadCount: Int = 1) {
+        let offset = absmax.withUnsafeBufferPointer { BitsAndBytesDynamicMap.torchMean($0, torchThreadCount: torchThreadCount) }
         let centered = absmax.map { $0 - offset }
         let (codes, nested) = BitsAndBytesDynamicMap.quantizeBlockwise(centered)
         // Sizes hold by construction.

@@ -123,6 +123,14 @@ def main():
                 blob = state.as_dict(packed=True)[f"quant_state.bitsandbytes__{quant_type}"]
                 tensors[f"{key}.quant_state"] = blob.contiguous()
     metadata["cases"] = ",".join(names)
+    # torch's float32 mean (the DQ offset) with several threads: over 32768 values torch sums one
+    # chunk per thread. The probe is integer arithmetic, so Swift rebuilds it without a fixture.
+    probe = (np.arange(100_003, dtype=np.int64) * 7919 % 65521).astype(np.float32) / np.float32(65521)
+    for threads in (1, 2, 3, 4):
+        torch.set_num_threads(threads)
+        mean = torch.from_numpy(probe).mean().reshape(1).numpy().view(np.uint32)[0]
+        metadata[f"mean_probe.threads{threads}"] = "%08x" % mean
+    torch.set_num_threads(1)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     save_file(tensors, OUT, metadata=metadata)
     print(json.dumps({"file": os.path.normpath(OUT), "bytes": os.path.getsize(OUT), "tensors": len(tensors),

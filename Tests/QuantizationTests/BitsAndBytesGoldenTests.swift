@@ -46,6 +46,18 @@ final class BitsAndBytesGoldenTests: XCTestCase {
         XCTAssertEqual(comparisons, 9 * 4, "nine cases × nf4/fp4 × plain/dq")
     }
 
+    /// torch's float32 mean (the DQ offset) with 1–4 threads on 100003 values; the probe is
+    /// rebuilt from integers exactly as the generator builds it.
+    func testTorchMeanMatchesTorchWithAnyThreadCount() throws {
+        let file = try goldens()
+        let probe = (0..<100_003).map { Float($0 * 7919 % 65521) / Float(65521) }
+        for threads in 1...4 {
+            let expected = try XCTUnwrap(file.metadata["mean_probe.threads\(threads)"].flatMap { UInt32($0, radix: 16) })
+            let mean = probe.withUnsafeBufferPointer { BitsAndBytesDynamicMap.torchMean($0, torchThreadCount: threads) }
+            XCTAssertEqual(mean.bitPattern, expected, "\(threads) threads")
+        }
+    }
+
     /// Calls `body(key, input, spec)` for every case × nf4/fp4 × plain/dq of the fixture, with
     /// `key` = `<case>.<type>.<plain|dq>`; returns how many.
     static func forEachGolden(in file: SafetensorsFile,
