@@ -53,7 +53,7 @@ struct SpecReader {
         return spec
     }
 
-    /// `rotate: "hadamard"` (seed 0) or `{kind: "hadamard", seed}`.
+    /// `rotate: "hadamard"` (seed 0) or `{kind: "hadamard", seed}`; `seed` is any 64-bit integer.
     private func rotation() throws -> RotationSpec? {
         guard has("rotate"), let value = object["rotate"] else { return nil }
         if let kind = value.stringValue {
@@ -73,9 +73,10 @@ struct SpecReader {
         guard kind.lowercased() == "hadamard" else {
             throw RPCError.invalidParams(prefix + "rotate.kind", "\"\(kind)\" is not a rotation; only \"hadamard\" is")
         }
+        // A 64-bit seed: JSON integers are signed, so a negative value is the seed's two's-complement
+        // bit pattern (the ledger prints seeds ≥ 2^63 that way).
         let seed = try inner.integer("seed") ?? 0
-        guard seed >= 0 else { throw RPCError.invalidParams(prefix + "rotate.seed", "must be ≥ 0, got \(seed)") }
-        return RotationSpec(kind: "hadamard", seed: UInt64(seed))
+        return RotationSpec(kind: "hadamard", seed: UInt64(bitPattern: Int64(seed)))
     }
 
     /// `outliers: {fraction}` or `{threshold}`.

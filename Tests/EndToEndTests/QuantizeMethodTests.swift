@@ -90,6 +90,25 @@ final class QuantizeMethodTests: XCTestCase {
         XCTAssertEqual(session.finish(), 0)
     }
 
+    /// Rotation and outliers are recorded in the ledger; outliers cost bits and buy accuracy.
+    func testRotateAndOutliersAreRecorded() throws {
+        let session = try sampleModelSession()
+        guard try session.implementedQuantizers().contains("int") else { throw XCTSkip("int is not implemented") }
+        let plain = try session.result("quantize", ["model": "mini", "method": "int", "name": "plain"])
+        let outliers = try session.result("quantize", ["model": "mini", "method": "int", "outliers": ["fraction": 0.01], "name": "outliers"])
+        let rotated = try session.result("quantize", ["model": "mini", "method": "int", "rotate": "hadamard", "name": "rotated"])
+        XCTAssertGreaterThan(outliers["bitsPerWeight"]?.doubleValue ?? 0, plain["bitsPerWeight"]?.doubleValue ?? 0, "outliers are counted")
+        for (kept, base) in zip(outliers.ledger, plain.ledger) {
+            XCTAssertEqual(kept["outliers"], ["fraction": 0.01])
+            XCTAssertLessThan(kept["relativeError"]?.doubleValue ?? 1, base["relativeError"]?.doubleValue ?? 0, "\(kept["name"] ?? "?")")
+        }
+        for layer in rotated.ledger {
+            XCTAssertEqual(layer["rotate"], ["kind": "hadamard", "seed": 0], "the seed is recorded")
+            XCTAssertLessThan(layer["relativeError"]?.doubleValue ?? 1, 0.25)
+        }
+        XCTAssertEqual(session.finish(), 0)
+    }
+
     /// NF4 beats absmax (symmetric) INT4 at the same block of 64 on every real layer, and
     /// errors rise as bits fall: 4 → 3 → 2.
     func testErrorOrderingOnRealWeights() throws {

@@ -26,12 +26,17 @@ final class QuantizeSaveTests: XCTestCase {
         let methods = try session.implementedQuantizers().filter { $0 != "gptq" }
         // Every method on MiniLM; SmolLM2 (a GGUF source with Q4_1 tensors kept as blocks) once,
         // since each comparison writes its 540 MB F32 export twice.
-        let runs = methods.map { ($0, "mini", JSONValue.null) } + methods.prefix(1).map { ($0, "smol", ["model.layers.0.*"] as JSONValue) }
-        for (method, source, targets) in runs {
+        var runs: [(String, String, JSONValue, JSONObject)] = methods.map { ($0, "mini", .null, [:]) }
+            + methods.prefix(1).map { ($0, "smol", ["model.layers.0.*"], [:]) }
+        if methods.contains("int") {
+            runs.append(("int", "mini", .null, ["rotate": ["kind": "hadamard", "seed": 11], "outliers": ["fraction": 0.005]]))
+        }
+        for (index, (method, source, targets, extra)) in runs.enumerated() {
             do {
-                let handle = "\(source)-\(method)", label = "\(source) \(method)"
+                let handle = "\(source)-\(method)-\(index)", label = "\(source) \(method) \(extra)"
                 var params: JSONObject = ["model": .string(source), "method": .string(method), "name": .string(handle)]
                 if targets != .null { params["targets"] = targets }
+                for (key, value) in extra { params[key] = value }
                 let quantized = try session.result("quantize", .object(params))
                 let saved = try session.result("model/save", ["model": .string(handle), "path": .string("\(directory)/\(handle)"), "format": "loquat"])
                 XCTAssertEqual(saved["format"], "loquat", label)

@@ -36,6 +36,7 @@ final class QuantizedModelFileTests: XCTestCase {
             specs.append(QuantizationSpec(method: .int, bits: 3, groupSize: 32, symmetric: false))
             specs.append(QuantizationSpec(method: .int, rotation: RotationSpec(seed: 7)))
             specs.append(QuantizationSpec(method: .int, outliers: .fraction(0.01)))
+            specs.append(QuantizationSpec(method: .int, rotation: RotationSpec(seed: 0xFFFF_FFFF_FFFF_FFF1), outliers: .threshold(2)))
         }
         return specs
     }
@@ -53,7 +54,7 @@ final class QuantizedModelFileTests: XCTestCase {
         let checkpoint = try Self.checkpoint()
         let directory = makeTemporaryDirectory("loquat-file")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var tried = 0
+        var tried = 0, rotatedTried = false, outliersTried = false
         for (index, spec) in Self.specs().enumerated() {
             let label = "\(QuantizeLedger.specFields(spec))"
             let model: QuantizedModel
@@ -71,6 +72,8 @@ final class QuantizedModelFileTests: XCTestCase {
                 continue
             }
             tried += 1
+            if spec.rotation != nil { rotatedTried = true }
+            if spec.outliers != nil { outliersTried = true }
             let (tensors, metadata) = try QuantizedModelFile.encode(model)
             let path = directory + "/model-\(index).safetensors"
             try SafetensorsWriter.write(tensors: tensors, metadata: metadata, to: path, overwrite: false)
@@ -95,6 +98,10 @@ final class QuantizedModelFileTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(tried, 0, "at least one implemented family has a loquat codec")
+        if Quantizer.isImplemented(.int) {
+            XCTAssertTrue(rotatedTried, "a Hadamard-rotated grid round-trips")
+            XCTAssertTrue(outliersTried, "a grid with sparse outliers round-trips")
+        }
     }
 
     func testCodePackingRoundTrips() throws {
