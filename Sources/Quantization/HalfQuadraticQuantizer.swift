@@ -102,9 +102,10 @@ public enum HalfQuadraticQuantizer {
             best = error
             bestZero = zero
             var zeroSum: Float = 0
+            let cutoff = shrinkCutoff(beta: beta, p: options.lpNorm)
             for index in w.indices {
                 let residual = w[index] - (q[index] - zero) / inverse
-                let shrunk = shrink(residual, beta: beta, p: options.lpNorm)
+                let shrunk = abs(residual) <= cutoff ? 0 : shrink(residual, beta: beta, p: options.lpNorm)
                 zeroSum += q[index] - (w[index] - shrunk) * inverse
             }
             zero = zeroSum / count
@@ -120,6 +121,13 @@ public enum HalfQuadraticQuantizer {
         let magnitude = abs(x)
         let kept = max(magnitude - powf(magnitude, p - 1) / beta, 0)
         return x < 0 ? -kept : (x > 0 ? kept : 0)
+    }
+
+    /// Below this magnitude `shrink` is certainly 0 (`|x| ≤ |x|^(p−1)/β` ⟺ `|x| ≤ β^(−1/(2−p))`,
+    /// kept 0.1% inside so float rounding cannot matter), so the loop skips `powf` for most
+    /// residuals of real weights.
+    static func shrinkCutoff(beta: Float, p: Float) -> Float {
+        0.999 * powf(1 / beta, 1 / (2 - p))
     }
 
     /// Final codes `clamp(round(w/σ + z), 0, 2^b − 1)` with the stored `σ`, `z`.

@@ -50,6 +50,13 @@ final class HQQTests: XCTestCase {
         XCTAssertEqual(HalfQuadraticQuantizer.shrink(1, beta: 10, p: 1), 0.9, accuracy: 1e-7)
         XCTAssertEqual(HalfQuadraticQuantizer.shrink(-1, beta: 10, p: 0.7), -0.9, accuracy: 1e-7)
         XCTAssertEqual(HalfQuadraticQuantizer.shrink(0.01, beta: 10, p: 0.7), 0, "small residuals are zeroed")
+        for beta: Float in [10, 12.3, 100] {
+            let cutoff = HalfQuadraticQuantizer.shrinkCutoff(beta: beta, p: 0.7)
+            for x in stride(from: Float(0), through: cutoff, by: cutoff / 5000) {
+                XCTAssertEqual(HalfQuadraticQuantizer.shrink(x, beta: beta, p: 0.7), 0, "the cutoff only skips exact zeros")
+            }
+            XCTAssertGreaterThan(HalfQuadraticQuantizer.shrink(cutoff * 1.01, beta: beta, p: 0.7), 0)
+        }
     }
 
     func testBadInputAndOddShapes() throws {
