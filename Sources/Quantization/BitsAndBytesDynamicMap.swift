@@ -128,7 +128,7 @@ public enum BitsAndBytesDynamicMap {
         let laneCount = 8
         let vectorCount = values.count / laneCount
         func vector(_ index: Int) -> SIMD8<Float> {
-            SIMD8<Float>(values[(index * laneCount)..<((index + 1) * laneCount)])
+            UnsafeRawPointer(values.baseAddress! + index * laneCount).loadUnaligned(as: SIMD8<Float>.self)
         }
         // row_sum: the vectors as a (-1, 4) array summed by multi_row_sum with 4 cascade levels.
         let rowCount = vectorCount / 4
@@ -137,34 +137,35 @@ public enum BitsAndBytesDynamicMap {
         let levelPower = max(4, ceilLog2 / levelCount)
         let levelStep = 1 << levelPower
         let levelMask = levelStep - 1
-        var accumulators = [[SIMD8<Float>]](repeating: [SIMD8<Float>](repeating: .zero, count: 4), count: levelCount)
+        // accumulators[level * 4 + k]: the partial sum of column k at cascade level `level`.
+        var accumulators = [SIMD8<Float>](repeating: .zero, count: levelCount * 4)
         var row = 0
         while row + levelStep <= rowCount {
             for _ in 0..<levelStep {
-                for k in 0..<4 { accumulators[0][k] += vector(row * 4 + k) }
+                for k in 0..<4 { accumulators[k] += vector(row * 4 + k) }
                 row += 1
             }
             for level in 1..<levelCount {
                 for k in 0..<4 {
-                    accumulators[level][k] += accumulators[level - 1][k]
-                    accumulators[level - 1][k] = .zero
+                    accumulators[level * 4 + k] += accumulators[(level - 1) * 4 + k]
+                    accumulators[(level - 1) * 4 + k] = .zero
                 }
                 if row & (levelMask << (level * levelPower)) != 0 { break }
             }
         }
         while row < rowCount {
-            for k in 0..<4 { accumulators[0][k] += vector(row * 4 + k) }
+            for k in 0..<4 { accumulators[k] += vector(row * 4 + k) }
             row += 1
         }
         for level in 1..<levelCount {
-            for k in 0..<4 { accumulators[0][k] += accumulators[level][k] }
+            for k in 0..<4 { accumulators[k] += accumulators[level * 4 + k] }
         }
-        var partials = accumulators[0]
-        for index in (rowCount * 4)..<vectorCount { partials[0] += vector(index) }
-        for k in 1..<4 { partials[0] += partials[k] }
+        var sum = accumulators[0]
+        for index in (rowCount * 4)..<vectorCount { sum += vector(index) }
+        for k in 1..<4 { sum += accumulators[k] }
         var total: Float = 0
         for index in (vectorCount * laneCount)..<values.count { total += values[index] }
-        for lane in 0..<laneCount { total += partials[0][lane] }
+        for lane in 0..<laneCount { total += sum[lane] }
         return total
     }
 }
