@@ -23,7 +23,9 @@ enum BitsAndBytesKernels {
             HugePages.advise(bytes)
             // Full blocks overwrite their bytes; the ragged block ORs its codes into zeros.
             let raggedStart = fullBlockCount * blockSize / 2
-            if raggedStart < bytes.count { bytes.baseAddress!.advanced(by: raggedStart).initialize(repeating: 0, count: bytes.count - raggedStart) }
+            if raggedStart < bytes.count {
+                (bytes.baseAddress! + raggedStart).initialize(repeating: 0, count: bytes.count - raggedStart)
+            }
             initializedCount = bytes.count
         }
         var absmax = [Float](repeating: 0, count: blockCount)
