@@ -19,7 +19,11 @@ import Tensors
 /// `blockSize` coordinates (its magnitude falls by √blockSize, e.g. 8× for 64) instead of over the
 /// whole row (24× for 576). With group-wise grids whose groups sit inside one block (`groupSize`
 /// dividing `blockSize`, the default 64) that is all a group's scale can see anyway; per-channel
-/// grids lose some of QuaRot's benefit on such widths.
+/// grids lose some of QuaRot's benefit on such widths. Measured with a full-width Paley
+/// construction (numpy, int4 RTN, three SmolLM2 layers): per channel the full 576 = 36·16
+/// rotation changed the error by −8% to +1% against 64-blocks, with groups of 64 by +0% to +2%;
+/// on MiniLM (384 = 12·32 against 128-blocks) by under 2% either way. Not worth a stored-matrix
+/// table here.
 ///
 /// Signs: `SeededRandomGenerator(seed)`, one 64-bit draw per input column in order, sign = −1
 /// when its top bit is set. Arithmetic in Float32 (the transform's rounding, ~log₂(blockSize)
