@@ -100,8 +100,8 @@ final class GGMLBlockCodecTests: XCTestCase {
     }
 
     func testRejectsWhatItCannotDo() throws {
-        XCTAssertThrowsError(try GGMLBlockCodec.encode([Float](repeating: 0, count: 256), rowCount: 1, columnCount: 256, as: .q4_K)) {
-            XCTAssertEqual($0 as? TensorError, .unsupportedDType(name: "", dtype: .q4_K, operation: "GGML encoding"))
+        XCTAssertThrowsError(try GGMLBlockCodec.encode([Float](repeating: 0, count: 256), rowCount: 1, columnCount: 256, as: .iq4_nl)) {
+            XCTAssertEqual($0 as? TensorError, .unsupportedDType(name: "", dtype: .iq4_nl, operation: "GGML encoding"))
         }
         XCTAssertThrowsError(try GGMLBlockCodec.encode([Float](repeating: 0, count: 48), rowCount: 1, columnCount: 48, as: .q8_0)) {
             XCTAssertEqual($0 as? TensorError, .notWholeBlocks(dtype: .q8_0, elementCount: 48))
