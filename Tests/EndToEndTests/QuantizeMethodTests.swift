@@ -90,6 +90,37 @@ final class QuantizeMethodTests: XCTestCase {
         XCTAssertEqual(session.finish(), 0)
     }
 
+    /// quantize/plan stays under its budget, and quantize {plan} realises exactly what it planned.
+    func testPlanIsWithinBudgetAndQuantizeRealisesIt() throws {
+        let session = try sampleModelSession()
+        let methods = try session.implementedQuantizers()
+        guard methods.contains("int") else { throw XCTSkip("int is not implemented") }
+        let options: [JSONValue] = [["method": "int", "bits": 3], ["method": "int", "bits": 8, "groupSize": 0]]
+            + (methods.contains("nf4") ? [["method": "nf4"] as JSONValue] : [])
+        for (source, targets) in [("mini", JSONValue.null), ("smol", QuantizeMethodTests.smolTargets)] {
+            var params: JSONObject = ["model": .string(source), "budgetBitsPerWeight": 5, "candidates": .array(options)]
+            if targets != .null { params["targets"] = targets }
+            let planned = try session.result("quantize/plan", .object(params))
+            let bits = try XCTUnwrap(planned["bitsPerWeight"]?.doubleValue)
+            XCTAssertLessThanOrEqual(bits, 5, source)
+            XCTAssertGreaterThan(bits, 3.5, "\(source): a 5-bit budget buys more than the cheapest candidate")
+            let plan = try XCTUnwrap(planned["plan"]?.arrayValue)
+            var quantizeParams: JSONObject = ["model": .string(source), "plan": .array(plan), "name": .string("\(source)-planned")]
+            if targets != .null { quantizeParams["targets"] = targets }
+            let realised = try session.result("quantize", .object(quantizeParams))
+            XCTAssertEqual(realised.ledger.count, plan.count, source)
+            XCTAssertEqual(realised["bitsPerWeight"]?.doubleValue ?? 0, bits, accuracy: 1e-12, "\(source): the plan's bits are what quantize stores")
+            for (entry, layer) in zip(plan, realised.ledger) {
+                XCTAssertEqual(entry["pattern"], layer["name"], source)
+                XCTAssertEqual(entry["method"], layer["method"], source)
+                XCTAssertEqual(entry["bits"], layer["bits"], source)
+            }
+            params["budgetBitsPerWeight"] = 1
+            try session.error("quantize/plan", .object(params), code: -32602, param: "budgetBitsPerWeight")
+        }
+        XCTAssertEqual(session.finish(), 0)
+    }
+
     /// Rotation and outliers are recorded in the ledger; outliers cost bits and buy accuracy.
     func testRotateAndOutliersAreRecorded() throws {
         let session = try sampleModelSession()
