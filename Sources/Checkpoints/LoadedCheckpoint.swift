@@ -78,6 +78,11 @@ extension LoadedCheckpoint {
         let carried = ggufMetadata.filter { entry in
             (entry.key.hasPrefix("general.") || entry.key.hasPrefix("tokenizer.")) && !Self.derivedGGUFKeys.contains(entry.key)
         }
+        // llama.cpp refuses a model without its vocabulary ("key not found: tokenizer.ggml.model"),
+        // so an export that cannot carry one is refused instead of written unloadable.
+        guard carried.contains(where: { $0.key == "tokenizer.ggml.model" }) else {
+            throw CheckpointError.unsupported(path: path, reason: "the source \(self.path) carries no tokenizer in GGUF form (tokenizer.ggml.*), and llama.cpp cannot load a GGUF without one; export from a GGUF source")
+        }
         let writer = GGUFWriter(hyperparameters: hyperparameters, weightType: weightType, extraMetadata: carried)
         try writer.write(huggingFaceTensors: tensors, to: path, overwrite: overwrite)
     }
