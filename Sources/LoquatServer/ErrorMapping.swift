@@ -42,7 +42,9 @@ enum ErrorMapping {
             return RPCError(code: error.code, message: "\(error.code == RPCError.Code.invalidParams ? "Invalid params" : "Unsupported"): \(error)",
                             data: .object(data))
         case let error as LoquatFormatError:
-            return make(RPCError.Code.ioError, "Invalid loquat checkpoint", error, file: nil)
+            // A family this build cannot write or read is unsupported; a damaged record is I/O.
+            if case .malformed = error { return make(RPCError.Code.ioError, "Invalid loquat checkpoint", error, file: nil) }
+            return make(RPCError.Code.unsupported, "Unsupported", error, file: nil)
         case let error as CheckpointError:
             switch error {
             case .notFound:

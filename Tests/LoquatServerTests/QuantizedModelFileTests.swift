@@ -125,10 +125,12 @@ final class QuantizedModelFileTests: XCTestCase {
         record.tensors["scales"] = LoquatFormat.floatTensor("scales", [1, 2, 3])
         XCTAssertThrowsError(try LoquatFormat.decode(record)) { error in
             guard case .malformed? = error as? LoquatFormatError else { return XCTFail("\(error)") }
+            XCTAssertEqual(ErrorMapping.rpcError(error).code, RPCError.Code.ioError, "a damaged file is an I/O error")
         }
         record.family = "no-such-family"
         XCTAssertThrowsError(try LoquatFormat.decode(record)) { error in
             XCTAssertEqual(error as? LoquatFormatError, .unknownFamily("no-such-family"))
+            XCTAssertEqual(ErrorMapping.rpcError(error).code, RPCError.Code.unsupported, "a family this build lacks is unsupported")
         }
     }
 }
