@@ -38,8 +38,8 @@ let package = Package(
         ], swiftSettings: optimized),
         .executableTarget(name: "loquatd", dependencies: ["LoquatServer"], swiftSettings: optimized),
         // `make bench`: micro-benchmarks of our own kernels; peers are timed by scripts/bench.
-        .executableTarget(name: "LoquatBench", dependencies: ["LoquatSupport", "Tensors", "LinearAlgebra", "Checkpoints", "JSON", "JSONRPC"],
-                          swiftSettings: optimized),
+        .executableTarget(name: "LoquatBench", dependencies: ["LoquatSupport", "Tensors", "LinearAlgebra", "Checkpoints", "Quantization", "JSON", "JSONRPC"],
+                          swiftSettings: optimized + [.define("LOQUAT_BENCH_QUANTIZATION")]),
 
         // Tests.
         .target(name: "TestSupport", dependencies: ["Tensors", "JSON"], path: "Tests/TestSupport"),

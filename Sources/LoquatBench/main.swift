@@ -6,6 +6,7 @@ let benchmarks: [String: ([String]) throws -> Void] = [
     "sgemm": runSgemmBenchmark,
     "safetensors-open": runLoadBenchmark,
     "json-parse": runJSONParseBenchmark,
+    "gptq": runGPTQBenchmark,
 ]
 guard let name = arguments.first, let run = benchmarks[name] else {
     FileHandle.standardError.write("usage: LoquatBench <\(benchmarks.keys.sorted().joined(separator: "|"))> [args]\n".data(using: .utf8)!)
