@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(name: "loquatd", dependencies: ["LoquatServer"], swiftSettings: optimized),
         // `make bench`: micro-benchmarks of our own kernels; peers are timed by scripts/bench.
         .executableTarget(name: "LoquatBench", dependencies: ["LoquatSupport", "Tensors", "LinearAlgebra", "Checkpoints", "Quantization", "JSON", "JSONRPC"],
-                          swiftSettings: optimized + [.define("LOQUAT_BENCH_QUANTIZATION")]),
+                          swiftSettings: optimized),
 
         // Tests.
         .target(name: "TestSupport", dependencies: ["Tensors", "JSON"], path: "Tests/TestSupport"),

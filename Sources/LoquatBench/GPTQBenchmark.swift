@@ -8,11 +8,7 @@
 // scales, so inputs differ in energy as LLM activations do and act-order has something to sort.
 // The weight is N(0, 0.02²). No peer runs in the same process: AutoGPTQ/GPTQModel need torch
 // (scripts/bench times them where torch imports).
-//
-// Like NF4Benchmark.swift, this needs LoquatBench to depend on Quantization and to define
-// LOQUAT_BENCH_QUANTIZATION; without them the command reports that instead of failing the build.
 import Foundation
-#if LOQUAT_BENCH_QUANTIZATION
 import LinearAlgebra
 import Quantization
 import Tensors
@@ -61,11 +57,6 @@ func runGPTQBenchmark(_ arguments: [String]) throws {
     }
 }
 
-#else
-func runGPTQBenchmark(_ arguments: [String]) throws {
-    throw GPTQBenchmarkError.usage("this LoquatBench was built without the Quantization module (see GPTQBenchmark.swift)")
-}
-#endif
 
 private func positive(_ value: Int?, _ flag: String) throws -> Int {
     guard let value, value > 0 else { throw GPTQBenchmarkError.usage("\(flag) needs a positive integer") }

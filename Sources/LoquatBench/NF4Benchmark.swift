@@ -2,12 +2,7 @@
 // of a size×size fp32 matrix in GB/s of fp32 input, and dequantize in GB/s of fp32 output, best
 // of `repeats`, one JSON line per operation (plain and double-quantized). The peer is
 // scripts/bench/nf4_bitsandbytes.py (bitsandbytes on CPU torch), which prints the same fields.
-//
-// The benchmark needs LoquatBench to depend on Quantization. Until Package.swift says so
-// (dependency "Quantization" plus `.define("LOQUAT_BENCH_QUANTIZATION")` in LoquatBench's
-// swiftSettings) the command reports that instead of failing the build.
 import Foundation
-#if LOQUAT_BENCH_QUANTIZATION
 import LinearAlgebra
 import Quantization
 import Tensors
@@ -59,11 +54,6 @@ func runNF4Benchmark(_ arguments: [String]) throws {
         FileHandle.standardError.write(Data("nf4: bitsPerWeight \(weight!.bitsPerWeight), probe \(checksum)\n".utf8))
     }
 }
-#else
-func runNF4Benchmark(_ arguments: [String]) throws {
-    throw NF4BenchmarkError.notLinked
-}
-#endif
 
 enum NF4BenchmarkError: Error, CustomStringConvertible {
     case badArgument(String)

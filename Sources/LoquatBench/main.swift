@@ -7,6 +7,7 @@ let benchmarks: [String: ([String]) throws -> Void] = [
     "safetensors-open": runLoadBenchmark,
     "json-parse": runJSONParseBenchmark,
     "gptq": runGPTQBenchmark,
+    "nf4": runNF4Benchmark,
 ]
 guard let name = arguments.first, let run = benchmarks[name] else {
     FileHandle.standardError.write("usage: LoquatBench <\(benchmarks.keys.sorted().joined(separator: "|"))> [args]\n".data(using: .utf8)!)
