@@ -14,7 +14,7 @@ public enum StdoutGuard {
     public static func install() -> Streams {
         signal(SIGPIPE, SIG_IGN)
         let protocolOutput = dup(STDOUT_FILENO)
-        fcntl(protocolOutput, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(protocolOutput, F_SETFD, FD_CLOEXEC)
         dup2(STDERR_FILENO, STDOUT_FILENO)
         return Streams(input: STDIN_FILENO, protocolOutput: protocolOutput)
     }

@@ -13,7 +13,7 @@ final class BadInputTests: XCTestCase {
 
     private func write(_ name: String, _ bytes: [UInt8]) -> String {
         let path = directory + "/" + name
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         return path
     }
 

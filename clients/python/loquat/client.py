@@ -229,6 +229,21 @@ class Client:
         """``format`` ("safetensors"|"gguf"), ``dtype``, ``overwrite``, ``on_progress`` as keywords."""
         return self.call("model/save", model=_model_handle(model), path=os.fspath(path), **params)
 
+    def quantize(self, model, method, **params):
+        """``quantize``: ``bits``, ``groupSize``, ``targets``, ``rotate``, ``outliers``, ``plan``, ``name``, …
+        as keywords (``method`` is the quantization method, hence not ``call``'s first argument)."""
+        on_progress, timeout = params.pop("on_progress", None), params.pop("timeout", None)
+        body = {"model": _model_handle(model), "method": method}
+        body.update({key: value for key, value in params.items() if value is not None})
+        return self.request("quantize", body, on_progress=on_progress, timeout=timeout)
+
+    def quantize_plan(self, model, budget_bits_per_weight, candidates, **params):
+        """``quantize/plan``: the per-layer formats that minimise the summed error under the budget."""
+        on_progress, timeout = params.pop("on_progress", None), params.pop("timeout", None)
+        body = {"model": _model_handle(model), "budgetBitsPerWeight": budget_bits_per_weight, "candidates": candidates}
+        body.update({key: value for key, value in params.items() if value is not None})
+        return self.request("quantize/plan", body, on_progress=on_progress, timeout=timeout)
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _check_open(self, method):

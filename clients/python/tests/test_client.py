@@ -91,6 +91,30 @@ class ClientTests(unittest.TestCase):
             self.client.call("model/info", model="x", modle="typo", timeout=CALL_TIMEOUT)
         self.assertEqual((caught.exception.code, caught.exception.data["param"]), (-32602, "modle"))
 
+    @have_minilm
+    def test_quantize_and_plan_wrappers(self):
+        self.client.load(MINILM, name="q-source")
+        try:
+            reports = []
+            result = self.client.quantize("q-source", "nf4", targets=["encoder.layer.0.*"], name="q-nf4",
+                                          on_progress=reports.append)
+            self.assertEqual(result["model"], "q-nf4")
+            self.assertEqual(len(result["layers"]), 6)
+            self.assertTrue(all(0 < layer["relativeError"] < 0.2 for layer in result["layers"]))
+            self.assertTrue(any(value.get("kind") == "report" for value in reports))
+            plan = self.client.quantize_plan("q-source", 4.5, [{"method": "int", "bits": 4}, {"method": "int", "bits": 8}],
+                                             targets=["encoder.layer.0.*"])
+            self.assertLessEqual(plan["bitsPerWeight"], 4.5 + 1e-9)
+            with self.assertRaises(loquat.LoquatError) as caught:
+                self.client.quantize("q-source", "int", bits=9)
+            self.assertEqual((caught.exception.code, caught.exception.data["param"]), (-32602, "bits"))
+        finally:
+            for handle in ("q-nf4", "q-source"):
+                try:
+                    self.client.unload(handle)
+                except loquat.LoquatError:
+                    pass
+
     def test_unknown_handle_is_not_found(self):
         with self.assertRaises(loquat.LoquatError) as caught:
             self.client.info("no-such-model")
