@@ -1,0 +1,140 @@
+import JSON
+
+/// Why a tokenizer could not be built. `path` names the file (or GGUF) and `field` the member or
+/// key, as `TokenizerMetadataError` does for the conversion code.
+public struct TokenizerError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// A well-formed tokenizer of a kind not implemented here (JSON-RPC "unsupported").
+        case unsupported
+        /// A value that is not what the format says.
+        case malformed
+    }
+
+    public let kind: Kind
+    public let path: String
+    public let field: String
+    public let detail: String
+
+    public init(_ kind: Kind, path: String, field: String, _ detail: String) {
+        self.kind = kind
+        self.path = path
+        self.field = field
+        self.detail = detail
+    }
+
+    public var description: String { field.isEmpty ? "\(path): \(detail)" : "\(path): \(field): \(detail)" }
+}
+
+/// A tokenizer.json `added_tokens` entry (formats.md §5.1): matched in the raw text before any
+/// normalization or pre-tokenization, and emitted as its id without going through the model.
+public struct AddedToken: Sendable, Equatable {
+    public let id: Int32
+    public let content: String
+    /// `special`: dropped by `decode(…, skipSpecialTokens: true)`.
+    public let special: Bool
+    public let singleWord: Bool
+    public let lstrip: Bool
+    public let rstrip: Bool
+
+    public init(id: Int32, content: String, special: Bool, singleWord: Bool = false, lstrip: Bool = false, rstrip: Bool = false) {
+        self.id = id
+        self.content = content
+        self.special = special
+        self.singleWord = singleWord
+        self.lstrip = lstrip
+        self.rstrip = rstrip
+    }
+
+    /// The `added_tokens` array of a tokenizer.json.
+    static func parseList(_ value: JSONValue?, path: String) throws -> [AddedToken] {
+        guard let value, !value.isNull else { return [] }
+        guard let list = value.arrayValue else {
+            throw TokenizerError(.malformed, path: path, field: "added_tokens", "expected an array, found \(value.typeName)")
+        }
+        return try list.enumerated().map { index, entry in
+            guard let id = entry["id"]?.intValue, let id32 = Int32(exactly: id), id32 >= 0,
+                  let content = entry["content"]?.stringValue, !content.isEmpty else {
+                throw TokenizerError(.malformed, path: path, field: "added_tokens[\(index)]", "needs a non-negative integer id and a non-empty content")
+            }
+            return AddedToken(id: id32, content: content, special: entry["special"]?.boolValue ?? false,
+                              singleWord: entry["single_word"]?.boolValue ?? false,
+                              lstrip: entry["lstrip"]?.boolValue ?? false, rstrip: entry["rstrip"]?.boolValue ?? false)
+        }
+    }
+}
+
+/// Splits text around added tokens, leftmost-longest (formats.md §5.1).
+///
+/// All added tokens are matched on the raw text. tokenizers matches `normalized: true` tokens
+/// on the normalized text instead; that differs only with a normalizer that changes the token's
+/// spelling, which none of the supported tokenizers has for its added tokens.
+struct AddedTokenMatcher: Sendable {
+    private struct Candidate: Sendable {
+        let scalars: [Unicode.Scalar]
+        let token: AddedToken
+    }
+
+    /// Candidates by first scalar, longest first.
+    private let byFirstScalar: [Unicode.Scalar: [Candidate]]
+
+    init(_ tokens: [AddedToken]) {
+        var table: [Unicode.Scalar: [Candidate]] = [:]
+        for token in tokens {
+            let scalars = Array(token.content.unicodeScalars)
+            guard let first = scalars.first else { continue }
+            table[first, default: []].append(Candidate(scalars: scalars, token: token))
+        }
+        for key in table.keys { table[key]!.sort { $0.scalars.count > $1.scalars.count } }
+        byFirstScalar = table
+    }
+
+    var isEmpty: Bool { byFirstScalar.isEmpty }
+
+    enum Piece {
+        case text(Range<Int>)
+        case token(Int32)
+    }
+
+    private static func isWordScalar(_ s: Unicode.Scalar) -> Bool {
+        s == "_" || ByteLevelPreTokenization.flags(s).contains(.letter) || ByteLevelPreTokenization.flags(s).contains(.number)
+    }
+
+    /// The text pieces (possibly empty ranges are omitted) and the added tokens between them.
+    func split(_ s: [Unicode.Scalar]) -> [Piece] {
+        guard !byFirstScalar.isEmpty else { return s.isEmpty ? [] : [.text(0..<s.count)] }
+        var pieces: [Piece] = []
+        var textStart = 0
+        var i = 0
+        while i < s.count {
+            guard let candidates = byFirstScalar[s[i]] else { i += 1; continue }
+            var matched: Candidate?
+            for candidate in candidates {
+                let n = candidate.scalars.count
+                guard i + n <= s.count else { continue }
+                var equal = true
+                for k in 0..<n where s[i + k] != candidate.scalars[k] { equal = false; break }
+                guard equal else { continue }
+                if candidate.token.singleWord {
+                    if i > 0, Self.isWordScalar(s[i - 1]) { continue }
+                    if i + n < s.count, Self.isWordScalar(s[i + n]) { continue }
+                }
+                matched = candidate
+                break
+            }
+            guard let match = matched else { i += 1; continue }
+            var textEnd = i
+            if match.token.lstrip {
+                while textEnd > textStart, s[textEnd - 1].properties.isWhitespace { textEnd -= 1 }
+            }
+            if textStart < textEnd { pieces.append(.text(textStart..<textEnd)) }
+            pieces.append(.token(match.token.id))
+            i += match.scalars.count
+            if match.token.rstrip {
+                while i < s.count, s[i].properties.isWhitespace { i += 1 }
+            }
+            textStart = i
+        }
+        if textStart < s.count { pieces.append(.text(textStart..<s.count)) }
+        return pieces
+    }
+}
