@@ -75,13 +75,17 @@ extension LoadedCheckpoint {
             throw CheckpointError.unsupported(path: path, reason: "GGUF export is implemented for the llama architecture; this model is \(architecture)")
         }
         let hyperparameters = try config!.llamaHyperparameters()
-        let carried = ggufMetadata.filter { entry in
+        var carried = ggufMetadata.filter { entry in
             (entry.key.hasPrefix("general.") || entry.key.hasPrefix("tokenizer.")) && !Self.derivedGGUFKeys.contains(entry.key)
+        }
+        if !carried.contains(where: { $0.key == TokenizerMetadata.Key.model }),
+           let tokenizer = try tokenizerGGUFKeyValues(vocabularySize: hyperparameters.vocabularySize) {
+            carried += tokenizer
         }
         // llama.cpp refuses a model without its vocabulary ("key not found: tokenizer.ggml.model"),
         // so an export that cannot carry one is refused instead of written unloadable.
         guard carried.contains(where: { $0.key == "tokenizer.ggml.model" }) else {
-            throw CheckpointError.unsupported(path: path, reason: "the source \(self.path) carries no tokenizer in GGUF form (tokenizer.ggml.*), and llama.cpp cannot load a GGUF without one; export from a GGUF source")
+            throw CheckpointError.unsupported(path: path, reason: "the source \(self.path) has no tokenizer (no tokenizer.json beside it and no tokenizer.ggml.* keys), and llama.cpp cannot load a GGUF without one")
         }
         let writer = GGUFWriter(hyperparameters: hyperparameters, weightType: weightType, extraMetadata: carried)
         try writer.write(huggingFaceTensors: tensors, to: path, overwrite: overwrite)

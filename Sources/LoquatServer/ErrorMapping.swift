@@ -64,6 +64,10 @@ enum ErrorMapping {
                 return make(RPCError.Code.unsupported, "Unsupported", error, file: error.path)
             }
             return make(RPCError.Code.ioError, "Invalid safetensors file", error, file: error.path)
+        case let error as TokenizerMetadataError:
+            return error.kind == .unsupported
+                ? make(RPCError.Code.unsupported, "Unsupported", error, file: error.path)
+                : make(RPCError.Code.ioError, "Invalid tokenizer file", error, file: error.path)
         case let error as GGUFError:
             return make(RPCError.Code.ioError, "Invalid GGUF file", error, file: error.path)
         case let error as ModelConfigError:

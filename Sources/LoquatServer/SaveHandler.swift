@@ -159,9 +159,27 @@ extension LoquatServer {
         }
     }
 
-    /// Tokenizer and generation files travel with a Hugging Face directory.
+    /// Tokenizer and generation files travel with a Hugging Face directory: copied from an HF
+    /// source, or converted from a GGUF source's `tokenizer.ggml.*` keys (byte-level BPE). A GGUF
+    /// tokenizer that has no tokenizer.json form is logged and left out: the weights directory is
+    /// still what was asked for.
     func copyCompanionFiles(of checkpoint: LoadedCheckpoint, into directory: String, overwrite: Bool) throws -> [String] {
-        guard checkpoint.format == .safetensors else { return [] }
+        if checkpoint.format == .gguf {
+            let files: [(name: String, bytes: [UInt8])]
+            do {
+                files = try checkpoint.tokenizerHuggingFaceFiles() ?? []
+            } catch let error as TokenizerMetadataError where error.kind == .unsupported {
+                Log.warning("saving without tokenizer files: \(error)")
+                return []
+            }
+            var written: [String] = []
+            for file in files {
+                let target = FileSystem.join(directory, file.name)
+                try AtomicFileWriter.write(file.bytes, to: target, overwrite: overwrite)
+                written.append(target)
+            }
+            return written
+        }
         let sourceDirectory = FileSystem.kind(of: checkpoint.path) == .directory
             ? checkpoint.path : FileSystem.directoryName(of: checkpoint.path)
         let names = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",

@@ -32,6 +32,10 @@ final class RoundTripTests: XCTestCase {
             let have = try copy.float32Values().map(\.bitPattern)
             XCTAssertTrue(want == have, "\(tensor.name) differs after the round trip")
         }
+        // The tokenizer travels too: tokenizer.json converted from the GGUF's tokenizer.ggml.* keys.
+        let tokenizer = try JSON.parse(String(contentsOfFile: directory + "/hf/tokenizer.json", encoding: .utf8))
+        XCTAssertEqual(tokenizer["model"]?["type"], "BPE")
+        XCTAssertEqual(tokenizer["model"]?["vocab"]?.objectValue?.count, 49152)
         let provenance = try JSON.parse(String(contentsOfFile: directory + "/hf/loquat.json", encoding: .utf8))
         XCTAssertEqual(provenance["source"]?["format"], "gguf")
         XCTAssertTrue(provenance["source"]?["contentHash"]?.stringValue?.hasPrefix("fnv1a64:") ?? false)
