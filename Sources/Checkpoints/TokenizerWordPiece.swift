@@ -140,11 +140,24 @@ public final class WordPieceTokenizer: Sendable {
         return addSpecialTokens ? prefixIDs + body + suffixIDs : body
     }
 
-    /// tokenizers `is_control` for clean_text: categories Cc, Cf, Cn, Co, Cs except \t \n \r.
+    /// The general category as tokenizers' BertNormalizer and BertPreTokenizer see it: their
+    /// category tables (the `unicode_categories` crate) are Unicode 8.0, so a code point assigned
+    /// later counts as unassigned. Measured with tokenizers 0.23.3: Mn U+16AF0 (7.0) and U+1DA00
+    /// (8.0) are stripped but U+1E00B (9.0), U+0898 (14.0) are not; Po U+2E42 (8.0) is
+    /// punctuation but U+2E43 (9.0) is not; Cf U+1BCA0 (7.0) is dropped but U+08E2 (9.0) kept.
+    private static func legacyCategory(_ s: Unicode.Scalar) -> Unicode.GeneralCategory {
+        guard let age = s.properties.age, age.major < 8 || (age.major == 8 && age.minor == 0) else { return .unassigned }
+        return s.properties.generalCategory
+    }
+
+    /// tokenizers `is_control` for clean_text: categories Cc, Cf, Co, Cs (Unicode 8.0 tables)
+    /// except \t \n \r. Unassigned code points (Cn) are kept, as tokenizers does (measured:
+    /// U+1A7F5 and the noncharacter U+FFFE survive and become `[UNK]`), although formats.md §5.3
+    /// lists all of C*.
     private static func isControl(_ s: Unicode.Scalar) -> Bool {
         if s == "\t" || s == "\n" || s == "\r" { return false }
-        switch s.properties.generalCategory {
-        case .control, .format, .unassigned, .privateUse, .surrogate: return true
+        switch legacyCategory(s) {
+        case .control, .format, .privateUse, .surrogate: return true
         default: return false
         }
     }
@@ -162,18 +175,19 @@ public final class WordPieceTokenizer: Sendable {
         s == "\t" || s == "\n" || s == "\r" || s.properties.isWhitespace
     }
 
-    /// BertPreTokenizer punctuation: ASCII punctuation or any P* category.
+    /// BertPreTokenizer punctuation: ASCII punctuation or any P* category (Unicode 8.0 tables).
     private static func isPunctuation(_ s: Unicode.Scalar) -> Bool {
         let v = s.value
         if (0x21...0x2F).contains(v) || (0x3A...0x40).contains(v) || (0x5B...0x60).contains(v) || (0x7B...0x7E).contains(v) { return true }
-        switch s.properties.generalCategory {
+        switch legacyCategory(s) {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
              .initialPunctuation, .finalPunctuation, .otherPunctuation: return true
         default: return false
         }
     }
 
-    /// BertNormalizer: clean_text, CJK spacing, strip accents (NFD, then drop Mn), lowercase
+    /// BertNormalizer: clean_text, CJK spacing, strip accents (NFD, then drop Mn as of Unicode
+    /// 8.0), lowercase
     /// (each scalar's full lowercase mapping, no context such as final sigma, as tokenizers does).
     func normalize(_ text: ArraySlice<Unicode.Scalar>) -> [Unicode.Scalar] {
         guard let n = normalizer else { return Array(text) }
@@ -194,7 +208,7 @@ public final class WordPieceTokenizer: Sendable {
             var view = String.UnicodeScalarView()
             view.append(contentsOf: out)
             let decomposed = String(view).decomposedStringWithCanonicalMapping
-            out = decomposed.unicodeScalars.filter { $0.properties.generalCategory != .nonspacingMark }
+            out = decomposed.unicodeScalars.filter { Self.legacyCategory($0) != .nonspacingMark }
         }
         if n.lowercase {
             var lowered: [Unicode.Scalar] = []

@@ -240,4 +240,53 @@ final class TokenizerEncodingTests: XCTestCase {
         XCTAssertEqual(tokenizer.fileMaxLength, 128)
         XCTAssertEqual(tokenizer.encode("[CLS] hello [SEP]", addSpecialTokens: false).first, 101)
     }
+
+    // MARK: ad hoc fuzzing
+
+    /// Ad hoc: `tokenizer_goldens.py --fuzz-dir <dir>` writes random texts with `tokenizers`
+    /// (MiniLM, the tiny GPT-2 / Llama 3 / SmolLM tokenizers) and llama.cpp (SmolLM2) ids; set
+    /// LOQUAT_TOKENIZER_FUZZ_DIR=<dir> to compare.
+    func testFuzz() throws {
+        guard let directory = ProcessInfo.processInfo.environment["LOQUAT_TOKENIZER_FUZZ_DIR"], !directory.isEmpty else {
+            throw XCTSkip("set LOQUAT_TOKENIZER_FUZZ_DIR to run")
+        }
+        let root = try JSON.parse(Array(Data(contentsOf: URL(fileURLWithPath: directory + "/fuzz.json"))))
+        let texts = try XCTUnwrap(root["texts"]?.arrayValue).map { try XCTUnwrap($0.stringValue) }
+        let minilm = try XCTUnwrap(root["minilm"]?.arrayValue)
+        let smollm2 = try XCTUnwrap(root["smollm2"]?.arrayValue)
+        let wordPiece = try miniLM()
+        let bpe = try smolLM2()
+        var failures = 0, wordPieceFailures = 0, bpeFailures = 0
+        var tinyTokenizers: [String: ByteLevelBPETokenizer] = [:]
+        for (index, text) in texts.enumerated() where failures < 40 {
+            let expectedWordPiece = try Self.ids(minilm[index])
+            if wordPiece.encode(text) != expectedWordPiece {
+                failures += 1
+                wordPieceFailures += 1
+                XCTFail("MiniLM \(text.debugDescription) \(text.unicodeScalars.map { String($0.value, radix: 16) }): got \(wordPiece.encode(text)), expected \(expectedWordPiece)")
+            }
+            let expectedBPE = try Self.ids(smollm2[index])
+            if bpe.encode(text, addSpecialTokens: false) != expectedBPE {
+                failures += 1
+                bpeFailures += 1
+                XCTFail("SmolLM2 \(text.debugDescription) \(text.unicodeScalars.map { String($0.value, radix: 16) }): got \(bpe.encode(text)), expected \(expectedBPE); pre-tokens \(bpe.preTokens(text).map(\.debugDescription))")
+            }
+            for (family, fixture) in [("gpt2", "tiny-gpt2"), ("llama3", "tiny-llama3"), ("smollm", "tiny-smollm")] {
+                guard let expected = root["tiny_" + family]?.arrayValue else { continue }
+                let tokenizer = try tinyTokenizers[family] ?? tiny(fixture)
+                tinyTokenizers[family] = tokenizer
+                let expectedIDs = try Self.ids(expected[index])
+                if tokenizer.encode(text) != expectedIDs {
+                    failures += 1
+                    bpeFailures += 1
+                    XCTFail("tiny \(family) \(text.debugDescription): got \(tokenizer.encode(text)), expected \(expectedIDs); pre-tokens \(tokenizer.preTokens(text).map(\.debugDescription))")
+                }
+            }
+            if bpe.decode(bpe.encode(text)) != text {
+                failures += 1
+                XCTFail("SmolLM2 round trip \(text.debugDescription)")
+            }
+        }
+        print("fuzz: \(texts.count) texts, \(wordPieceFailures) MiniLM and \(bpeFailures) byte-level BPE failures (stops at 40)")
+    }
 }

