@@ -14,26 +14,8 @@ import Foundation
 import JSON
 
 func runJSONParseBenchmark(_ arguments: [String]) throws {
-    var path: String?
-    var repeats = 10
-    var index = 0
-    while index < arguments.count {
-        switch arguments[index] {
-        case "--repeats":
-            guard index + 1 < arguments.count, let value = Int(arguments[index + 1]), value > 0 else {
-                throw JSONParseBenchmarkError.usage("--repeats needs a positive integer")
-            }
-            repeats = value
-            index += 2
-        case let argument where path == nil && !argument.hasPrefix("--"):
-            path = argument
-            index += 1
-        default:
-            throw JSONParseBenchmarkError.usage("unexpected argument \(arguments[index])")
-        }
-    }
-    guard let path else { throw JSONParseBenchmarkError.usage("name a JSON file") }
-    guard let data = FileManager.default.contents(atPath: path) else { throw JSONParseBenchmarkError.usage("cannot read \(path)") }
+    let (path, repeats) = try parsePathAndRepeats(arguments, defaultRepeats: 10, pathHint: "usage: json-parse <file.json> [--repeats n]")
+    guard let data = FileManager.default.contents(atPath: path) else { throw BenchmarkUsageError("json-parse: cannot read \(path)") }
     let bytes = [UInt8](data)
 
     var elementCount = 0
@@ -63,13 +45,4 @@ func runJSONParseBenchmark(_ arguments: [String]) throws {
         "jansson": .string(JSON.libraryVersion),
     ]
     print(try JSON.serializeToString(line))
-}
-
-enum JSONParseBenchmarkError: Error, CustomStringConvertible {
-    case usage(String)
-    var description: String {
-        switch self {
-        case let .usage(reason): return "json-parse: \(reason) (usage: json-parse <file.json> [--repeats n])"
-        }
-    }
 }

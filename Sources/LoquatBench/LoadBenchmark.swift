@@ -16,25 +16,7 @@ import Foundation
 import JSON
 
 func runLoadBenchmark(_ arguments: [String]) throws {
-    var path: String?
-    var repeats = 20
-    var index = 0
-    while index < arguments.count {
-        switch arguments[index] {
-        case "--repeats":
-            guard index + 1 < arguments.count, let value = Int(arguments[index + 1]), value > 0 else {
-                throw LoadBenchmarkError.usage("--repeats needs a positive integer")
-            }
-            repeats = value
-            index += 2
-        case let argument where path == nil && !argument.hasPrefix("--"):
-            path = argument
-            index += 1
-        default:
-            throw LoadBenchmarkError.usage("unexpected argument \(arguments[index])")
-        }
-    }
-    guard let path else { throw LoadBenchmarkError.usage("name a .safetensors file or a model directory") }
+    let (path, repeats) = try parsePathAndRepeats(arguments, defaultRepeats: 20, pathHint: "usage: safetensors-open <file-or-directory> [--repeats n]")
 
     _ = try SafetensorsCheckpoint.open(path: path)
     let residentBefore = residentByteCount()
@@ -72,13 +54,4 @@ private func residentByteCount() -> Int {
     let fields = text.split(separator: " ")
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
-
-enum LoadBenchmarkError: Error, CustomStringConvertible {
-    case usage(String)
-    var description: String {
-        switch self {
-        case let .usage(reason): return "safetensors-open: \(reason) (usage: safetensors-open <file-or-directory> [--repeats n])"
-        }
-    }
 }

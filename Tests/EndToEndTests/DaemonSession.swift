@@ -51,6 +51,21 @@ final class DaemonSession {
         }
     }
 
+    /// Sends a request with a `workDoneToken`, cancels it as soon as its first progress `report`
+    /// arrives, and returns the response (for cancellation tests).
+    func requestCancellingAtFirstReport(_ method: String, _ params: JSONValue, id: JSONValue) throws -> JSONValue {
+        try send(["jsonrpc": "2.0", "id": id, "method": .string(method), "params": params])
+        var cancelled = false
+        while true {
+            let message = try readMessage()
+            guard message["method"] == "$/progress" else { return message }
+            if !cancelled && message["params"]?["value"]?["kind"] == "report" {
+                try send(["jsonrpc": "2.0", "method": "$/cancelRequest", "params": ["id": id]])
+                cancelled = true
+            }
+        }
+    }
+
     /// Reads one newline-delimited message.
     func readMessage() throws -> JSONValue {
         while true {

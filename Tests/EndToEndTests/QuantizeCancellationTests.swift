@@ -11,22 +11,8 @@ final class QuantizeCancellationTests: XCTestCase {
         let methods = try session.implementedQuantizers()
         // The slowest calibration-free method gives the cancel the most layers to land between.
         guard let method = ["hqq", "nf", "int", "nf4"].first(where: methods.contains) else { throw XCTSkip("no quantizer") }
-        try session.send(["jsonrpc": "2.0", "id": 7, "method": "quantize",
-                          "params": ["model": "smol", "method": .string(method), "workDoneToken": "t"]])
-        var response: JSONValue = .null
-        var cancelled = false
-        while true {
-            let message = try session.readMessage()
-            if message["method"] == "$/progress" {
-                if !cancelled && message["params"]?["value"]?["kind"] == "report" {
-                    try session.send(["jsonrpc": "2.0", "method": "$/cancelRequest", "params": ["id": 7]])
-                    cancelled = true
-                }
-                continue
-            }
-            response = message
-            break
-        }
+        let response = try session.requestCancellingAtFirstReport("quantize",
+                                                                  ["model": "smol", "method": .string(method), "workDoneToken": "t"], id: 7)
         XCTAssertEqual(response["error"]?["code"], -32800, "\(response)")
         let models = try session.result("model/list", [:])["models"]?.arrayValue?.compactMap { $0["model"]?.stringValue }
         XCTAssertEqual(models, ["mini", "smol"], "a cancelled quantize registers nothing")

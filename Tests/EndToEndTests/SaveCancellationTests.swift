@@ -12,23 +12,8 @@ final class SaveCancellationTests: XCTestCase {
         let session = try DaemonSession()
         XCTAssertNotNil(try session.request("model/load", ["path": .string(miniLM), "name": "m"])["result"])
         let target = directory + "/out"
-        try session.send(["jsonrpc": "2.0", "id": 7, "method": "model/save",
-                          "params": ["model": "m", "path": .string(target), "dtype": "BF16", "workDoneToken": "t"]])
-        // Cancel as soon as the first progress report arrives.
-        var response: JSONValue = .null
-        var cancelled = false
-        while true {
-            let message = try session.readMessage()
-            if message["method"] == "$/progress" {
-                if !cancelled && message["params"]?["value"]?["kind"] == "report" {
-                    try session.send(["jsonrpc": "2.0", "method": "$/cancelRequest", "params": ["id": 7]])
-                    cancelled = true
-                }
-                continue
-            }
-            response = message
-            break
-        }
+        let response = try session.requestCancellingAtFirstReport("model/save",
+                                                                  ["model": "m", "path": .string(target), "dtype": "BF16", "workDoneToken": "t"], id: 7)
         XCTAssertEqual(response["error"]?["code"], -32800, "\(response)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: target))
         XCTAssertEqual(try session.request("initialize", id: 8)["result"]?["serverInfo"]?["name"], "loquatd")
