@@ -241,6 +241,25 @@ final class TokenizerEncodingTests: XCTestCase {
         XCTAssertEqual(tokenizer.encode("[CLS] hello [SEP]", addSpecialTokens: false).first, 101)
     }
 
+    // MARK: loading
+
+    func testLoaderPicksTheKindAndFindsTheTokenizerOfACheckpoint() throws {
+        XCTAssertTrue(try TokenizerLoader.load(tokenizerJSONPath: Self.tinyFixtures + "/tiny-llama3/tokenizer.json") is ByteLevelBPETokenizer)
+        XCTAssertTrue(try TokenizerLoader.load(tokenizerJSONPath: Self.tinyFixtures + "/tiny-wordpiece/tokenizer.json") is WordPieceTokenizer)
+        let corpus = try Self.corpus()
+        if let path = SampleModels.smolLM2GGUF {
+            let tokenizer = try TokenizerLoader.load(for: CheckpointLoader.load(path: path))
+            assertIDs(tokenizer.encode(corpus, addSpecialTokens: true), try Self.ids(Self.golden("smollm2.ids.json")["corpus"]), "SmolLM2 via loader")
+            XCTAssertEqual(tokenizer.beginningOfSequenceID, 1)
+        }
+        if let directory = SampleModels.miniLMDirectory {
+            let tokenizer = try TokenizerLoader.load(for: CheckpointLoader.load(path: directory))
+            assertIDs(tokenizer.encode(corpus, addSpecialTokens: true), try Self.ids(Self.golden("minilm.ids.json")["corpus"]), "MiniLM via loader")
+            XCTAssertEqual(tokenizer.beginningOfSequenceID, 101)
+            XCTAssertEqual(tokenizer.vocabularySize, 30522)
+        }
+    }
+
     // MARK: ad hoc fuzzing
 
     /// Ad hoc: `tokenizer_goldens.py --fuzz-dir <dir>` writes random texts with `tokenizers`
