@@ -18,7 +18,9 @@ extension LlamaModel {
         let width = hidden.columnCount
         let block = Matrix(rowCount: rows.count, columnCount: width,
                            values: Array(hidden.values[(rows.lowerBound * width)..<(rows.upperBound * width)]))
-        return try LinearAlgebra.multiply(block, languageModelHead, transposeB: true)
+        var result = Matrix<Float>.uninitialized(rows.count, languageModelHead.rowCount)
+        try LinearAlgebra.multiplyAccumulate(block, languageModelHead, into: &result, transposeB: true, beta: 0)
+        return result
     }
 
     /// The hidden states after the final RMSNorm, `[T, hidden]`.
@@ -29,7 +31,7 @@ extension LlamaModel {
         let (nh, nkv, hd) = (c.headCount, c.keyValueHeadCount, c.headDimension)
         let qkvWidth = (nh + 2 * nkv) * hd
 
-        var x = Matrix<Float>(zeros: count, h)
+        var x = Matrix<Float>.uninitialized(count, h)
         x.values.withUnsafeMutableBufferPointer { destination in
             embedding.values.withUnsafeBufferPointer { table in
                 for (position, token) in tokens.enumerated() {
@@ -38,14 +40,19 @@ extension LlamaModel {
             }
         }
         let (cosines, sines) = LlamaKernels.ropeTables(positions: count, inverseFrequencies: inverseFrequencies)
-        var normed = Matrix<Float>(zeros: count, h)
-        var attention = Matrix<Float>(zeros: count, nh * hd)
-        var activated = Matrix<Float>(zeros: count, c.intermediateSize)
+        // Every buffer is made once per window and reused by all layers (Matrix(zeros:) is a
+        // generic, unspecialized fill across modules: it showed up at 10 % in profiles).
+        var normed = Matrix<Float>.uninitialized(count, h)
+        var attention = Matrix<Float>.uninitialized(count, nh * hd)
+        var activated = Matrix<Float>.uninitialized(count, c.intermediateSize)
+        var qkv = Matrix<Float>.uninitialized(count, qkvWidth)
+        var gateUp = Matrix<Float>.uninitialized(count, 2 * c.intermediateSize)
+        var scratch = (0..<nh).map { _ in AttentionScratch(count: count, headDimension: hd) }
 
         for layer in layers {
             // Attention block.
             rmsNorm(x, into: &normed, weight: layer.inputNorm)
-            var qkv = try LinearAlgebra.multiply(normed, layer.queryKeyValue, transposeB: true)
+            try LinearAlgebra.multiplyAccumulate(normed, layer.queryKeyValue, into: &qkv, transposeB: true, beta: 0)
             qkv.values.withUnsafeMutableBufferPointer { data in
                 if let bias = layer.queryKeyValueBias {
                     for t in 0..<count { for j in 0..<qkvWidth { data[t * qkvWidth + j] += bias[j] } }
@@ -59,12 +66,12 @@ extension LlamaModel {
                     }
                 }
             }
-            try attend(qkv: qkv, into: &attention)
+            try attend(qkv: qkv, into: &attention, scratch: &scratch)
             try LinearAlgebra.multiplyAccumulate(attention, layer.output, into: &x, transposeB: true, beta: 1)
 
             // MLP block.
             rmsNorm(x, into: &normed, weight: layer.postAttentionNorm)
-            let gateUp = try LinearAlgebra.multiply(normed, layer.gateUp, transposeB: true)
+            try LinearAlgebra.multiplyAccumulate(normed, layer.gateUp, into: &gateUp, transposeB: true, beta: 0)
             gateUp.values.withUnsafeBufferPointer { source in
                 activated.values.withUnsafeMutableBufferPointer { destination in
                     LlamaKernels.swiGLU(source.baseAddress!, destination.baseAddress!, rows: count, width: c.intermediateSize)
@@ -89,7 +96,7 @@ extension LlamaModel {
 
     /// Causal multi-head attention with GQA (query head `i` reads KV head `i / (nh/nkv)`),
     /// softmax in fp32; writes the concatenated head outputs `[T, nh·hd]`.
-    func attend(qkv: Matrix<Float>, into output: inout Matrix<Float>) throws {
+    func attend(qkv: Matrix<Float>, into output: inout Matrix<Float>, scratch: inout [AttentionScratch]) throws {
         let c = configuration
         let count = qkv.rowCount, width = qkv.columnCount
         let (nh, nkv, hd) = (c.headCount, c.keyValueHeadCount, c.headDimension)
@@ -105,37 +112,68 @@ extension LlamaModel {
 
         qkv.values.withUnsafeBufferPointer { source in
             output.values.withUnsafeMutableBufferPointer { destination in
-                let src = source.baseAddress!, dst = destination.baseAddress!
-                Parallel.forEach(nh) { head in
-                    let kvHead = head / group
-                    func gather(_ column: Int) -> Matrix<Float> {
-                        var m = Matrix<Float>(zeros: count, hd)
-                        m.values.withUnsafeMutableBufferPointer { values in
-                            for t in 0..<count { (values.baseAddress! + t * hd).update(from: src + t * width + column, count: hd) }
-                        }
-                        return m
-                    }
-                    let query = gather(head * hd)
-                    let key = gather((nh + kvHead) * hd)
-                    let value = gather((nh + nkv + kvHead) * hd)
-                    do {
-                        var scores = try LinearAlgebra.multiply(query, key, transposeB: true, alpha: scale)
-                        scores.values.withUnsafeMutableBufferPointer {
-                            LlamaKernels.causalSoftmax($0.baseAddress!, size: count)
-                        }
-                        let headOutput = try LinearAlgebra.multiply(scores, value)
-                        headOutput.values.withUnsafeBufferPointer { values in
-                            for t in 0..<count {
-                                (dst + t * outputWidth + head * hd).update(from: values.baseAddress! + t * hd, count: hd)
+                scratch.withUnsafeMutableBufferPointer { scratches in
+                    let src = source.baseAddress!, dst = destination.baseAddress!
+                    Parallel.forEach(nh) { head in
+                        let kvHead = head / group
+                        // Each head owns its scratch element; heads never share one.
+                        let work = scratches.baseAddress! + head
+                        func gather(_ column: Int, into m: inout Matrix<Float>) {
+                            m.values.withUnsafeMutableBufferPointer { values in
+                                for t in 0..<count { (values.baseAddress! + t * hd).update(from: src + t * width + column, count: hd) }
                             }
                         }
-                    } catch {
-                        failure.record(error)
+                        gather(head * hd, into: &work.pointee.query)
+                        gather((nh + kvHead) * hd, into: &work.pointee.key)
+                        gather((nh + nkv + kvHead) * hd, into: &work.pointee.value)
+                        do {
+                            try LinearAlgebra.multiplyAccumulate(work.pointee.query, work.pointee.key, into: &work.pointee.scores,
+                                                                 transposeB: true, alpha: scale, beta: 0)
+                            work.pointee.scores.values.withUnsafeMutableBufferPointer {
+                                LlamaKernels.causalSoftmax($0.baseAddress!, size: count)
+                            }
+                            try LinearAlgebra.multiplyAccumulate(work.pointee.scores, work.pointee.value,
+                                                                 into: &work.pointee.output, beta: 0)
+                            work.pointee.output.values.withUnsafeBufferPointer { values in
+                                for t in 0..<count {
+                                    (dst + t * outputWidth + head * hd).update(from: values.baseAddress! + t * hd, count: hd)
+                                }
+                            }
+                        } catch {
+                            failure.record(error)
+                        }
                     }
                 }
             }
         }
         try failure.rethrow()
+    }
+}
+
+/// One head's buffers for a window of `count` positions.
+struct AttentionScratch {
+    var query, key, value, output: Matrix<Float>
+    var scores: Matrix<Float>
+
+    init(count: Int, headDimension: Int) {
+        query = .uninitialized(count, headDimension)
+        key = .uninitialized(count, headDimension)
+        value = .uninitialized(count, headDimension)
+        output = .uninitialized(count, headDimension)
+        scores = .uninitialized(count, count)
+    }
+}
+
+extension Matrix where Scalar == Float {
+    /// A matrix whose values are about to be overwritten (filled with zeros by a fast,
+    /// specialized loop rather than the generic `Matrix(zeros:)`).
+    static func uninitialized(_ rowCount: Int, _ columnCount: Int) -> Matrix<Float> {
+        let count = rowCount * columnCount
+        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { buffer.baseAddress!.initialize(repeating: 0, count: count) }
+            initialized = count
+        }
+        return Matrix(rowCount: rowCount, columnCount: columnCount, values: values)
     }
 }
 
