@@ -360,6 +360,24 @@ public final class ByteLevelBPETokenizer: Sendable {
         if ignoresMerges, let id = idByBytes[bytes] { return [id] }
         if let cached = cache.withLock({ $0[bytes] }) { return cached }
         var symbols = bytes.map { byteIDs[Int($0)] }
+        if symbols.count > Self.quadraticLimit {
+            symbols = mergeWithHeap(symbols)
+        } else {
+            mergeByScanning(&symbols)
+        }
+        if symbols.contains(-1) {
+            // Bytes the vocabulary lacks: `unk_token` when there is one, else dropped (tokenizers).
+            symbols = symbols.compactMap { $0 >= 0 ? $0 : unknownID }
+        }
+        return symbols
+    }
+
+    /// Words longer than this many bytes are merged with a heap (O(n log n)) instead of by
+    /// rescanning all pairs after every merge (O(n²), faster for the short words of real text).
+    /// Both apply the same rule: the lowest rank first, ties to the leftmost pair.
+    static let quadraticLimit = 48
+
+    private func mergeByScanning(_ symbols: inout [Int32]) {
         while symbols.count > 1 {
             var bestRank = Int32.max
             var bestPosition = -1
@@ -378,11 +396,53 @@ public final class ByteLevelBPETokenizer: Sendable {
             symbols[bestPosition] = bestID
             symbols.remove(at: bestPosition + 1)
         }
-        if symbols.contains(-1) {
-            // Bytes the vocabulary lacks: `unk_token` when there is one, else dropped (tokenizers).
-            symbols = symbols.compactMap { $0 >= 0 ? $0 : unknownID }
+    }
+
+    /// A candidate merge of the live symbols at `left` and `right` (indices into the original
+    /// symbol array, so comparing `left` orders candidates left to right).
+    private struct Candidate: Comparable {
+        let rank: Int32
+        let left: Int32
+        let right: Int32
+        let leftID: Int32
+        let rightID: Int32
+        static func < (a: Candidate, b: Candidate) -> Bool { a.rank != b.rank ? a.rank < b.rank : a.left < b.left }
+    }
+
+    private func mergeWithHeap(_ initial: [Int32]) -> [Int32] {
+        var symbol = initial
+        let n = symbol.count
+        var next = (0..<n).map { Int32($0 + 1) }   // n = end
+        var previous = (0..<n).map { Int32($0 - 1) } // -1 = start
+        var alive = [Bool](repeating: true, count: n)
+        var heap = BinaryMinHeap<Candidate>()
+        func push(_ left: Int32, _ right: Int32) {
+            let a = symbol[Int(left)], b = symbol[Int(right)]
+            guard a >= 0, b >= 0, let merge = merges[Self.pairKey(a, b)] else { return }
+            heap.push(Candidate(rank: merge.rank, left: left, right: right, leftID: a, rightID: b))
         }
-        return symbols
+        for i in 0..<(n - 1) { push(Int32(i), Int32(i + 1)) }
+        while let candidate = heap.pop() {
+            let l = Int(candidate.left), r = Int(candidate.right)
+            // Skip candidates made stale by an earlier merge.
+            guard alive[l], alive[r], next[l] == candidate.right,
+                  symbol[l] == candidate.leftID, symbol[r] == candidate.rightID,
+                  let merge = merges[Self.pairKey(candidate.leftID, candidate.rightID)] else { continue }
+            symbol[l] = merge.id
+            alive[r] = false
+            let after = next[r]
+            next[l] = after
+            if Int(after) < n { previous[Int(after)] = Int32(l) }
+            if previous[l] >= 0 { push(previous[l], Int32(l)) }
+            if Int(after) < n { push(Int32(l), after) }
+        }
+        var out: [Int32] = []
+        var i: Int32 = 0
+        while Int(i) < n {
+            out.append(symbol[Int(i)])
+            i = next[Int(i)]
+        }
+        return out
     }
 
     // MARK: decoding
@@ -403,6 +463,39 @@ public final class ByteLevelBPETokenizer: Sendable {
     /// The id of a token given by its vocabulary spelling's bytes, or of an added token.
     public func id(ofBytes bytes: [UInt8]) -> Int32? {
         idByBytes[bytes] ?? addedTokens.first(where: { Array($0.content.utf8) == bytes })?.id
+    }
+}
+
+/// A binary min-heap (the standard library has none).
+struct BinaryMinHeap<Element: Comparable> {
+    private var storage: [Element] = []
+
+    mutating func push(_ element: Element) {
+        storage.append(element)
+        var child = storage.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard storage[child] < storage[parent] else { break }
+            storage.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> Element? {
+        guard !storage.isEmpty else { return nil }
+        storage.swapAt(0, storage.count - 1)
+        let top = storage.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < storage.count, storage[left] < storage[smallest] { smallest = left }
+            if right < storage.count, storage[right] < storage[smallest] { smallest = right }
+            guard smallest != parent else { break }
+            storage.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
     }
 }
 

@@ -153,6 +153,11 @@ CASES = [
     # BertNormalizer/BertPreTokenizer use Unicode 8.0 category tables; unassigned code points stay.
     "a\U0001e00bb a\U00016af0b x\u2e42y x\u2e43y p\u08e2q p\U0001bca0q u\ufffev s\U0001a7f5t",
     "Iñtërnâtiônàlizætiøn ΣΊΣΥΦΟΣ İIıi ǅ ﬁ ß",
+    # Long pre-tokens (the heap merge path of ByteLevelBPETokenizer).
+    "Thequickbrownfoxjumpsoverthelazydog" * 60,
+    " " * 1000 + "x",
+    "!?<>" * 150,
+    "съешьжеещёэтихмягкихфранцузскихбулок" * 30,
 ]
 
 
