@@ -1,3 +1,4 @@
+import Foundation
 import JSON
 import LoquatSupport
 import Synchronization
@@ -20,9 +21,14 @@ public final class ByteLevelBPETokenizer: Sendable {
         case llama3
         /// Digits(individual_digits) + ByteLevel with the GPT-2 regex [`smollm`].
         case smollm
+        /// Split(Qwen2 regex: Llama 3's with single digits, Isolated) + ByteLevel [`qwen2`].
+        case qwen2
     }
 
     public let preTokenizer: PreTokenizer
+    /// tokenizer.json `normalizer` NFC (Qwen2's files). A GGUF never normalizes: llama.cpp
+    /// skips Qwen2's NFC, so the two forms differ on text that is not in NFC.
+    public let normalizesToNFC: Bool
     /// BPE `ignore_merges`: a pre-token that is itself a vocabulary entry is emitted whole.
     public let ignoresMerges: Bool
     /// Ids the post-processor puts before and after the sequence (e.g. BOS).
@@ -95,8 +101,8 @@ public final class ByteLevelBPETokenizer: Sendable {
     /// The common constructor: `tokens[id]` is the vocabulary spelling of id (nil for gaps),
     /// `merges` the pairs in rank order. Merges naming unknown tokens are skipped.
     public init(tokens: [String?], merges mergePairs: [(String, String)], addedTokens: [AddedToken],
-                preTokenizer: PreTokenizer, ignoresMerges: Bool, prefixIDs: [Int32], suffixIDs: [Int32],
-                unknownID: Int32?, bosTokenID: Int32?, eosTokenID: Int32?) {
+                preTokenizer: PreTokenizer, normalizesToNFC: Bool = false, ignoresMerges: Bool,
+                prefixIDs: [Int32], suffixIDs: [Int32], unknownID: Int32?, bosTokenID: Int32?, eosTokenID: Int32?) {
         let count = max(tokens.count, (addedTokens.map { Int($0.id) }.max() ?? -1) + 1)
         var tokenBytes = [[UInt8]](repeating: [], count: count)
         var isSpecial = [Bool](repeating: false, count: count)
@@ -137,6 +143,7 @@ public final class ByteLevelBPETokenizer: Sendable {
         self.addedTokens = addedTokens
         self.addedMatcher = AddedTokenMatcher(addedTokens)
         self.preTokenizer = preTokenizer
+        self.normalizesToNFC = normalizesToNFC
         self.ignoresMerges = ignoresMerges
         self.prefixIDs = prefixIDs
         self.suffixIDs = suffixIDs
@@ -176,8 +183,12 @@ public final class ByteLevelBPETokenizer: Sendable {
                 throw TokenizerError(.unsupported, path: path, field: "model.\(field)", "is \"\(s)\"; not supported")
             }
         }
+        var nfc = false
         if let normalizer = root["normalizer"], !normalizer.isNull {
-            throw TokenizerError(.unsupported, path: path, field: "normalizer", "a byte-level BPE normalizer (\(normalizer["type"]?.stringValue ?? "?")) is not supported")
+            guard normalizer["type"]?.stringValue == "NFC" else {
+                throw TokenizerError(.unsupported, path: path, field: "normalizer", "a byte-level BPE normalizer (\(normalizer["type"]?.stringValue ?? "?")) is not supported; NFC is")
+            }
+            nfc = true
         }
         let family = TokenizerMetadata.PreTokenizerFamily(preTokenizer: root["pre_tokenizer"])
         let preTokenizer: PreTokenizer
@@ -185,9 +196,10 @@ public final class ByteLevelBPETokenizer: Sendable {
         case .gpt2?: preTokenizer = .gpt2
         case .digitsThenGPT2?: preTokenizer = .smollm
         case .llama3?: preTokenizer = .llama3
+        case .qwen2?: preTokenizer = .qwen2
         default:
             throw TokenizerError(.unsupported, path: path, field: "pre_tokenizer",
-                                 "\(TokenizerMetadata.describePreTokenizer(root["pre_tokenizer"])) is none of GPT-2, Llama 3, SmolLM")
+                                 "\(TokenizerMetadata.describePreTokenizer(root["pre_tokenizer"])) is none of GPT-2, Llama 3, SmolLM, Qwen2")
         }
         var tokens: [String?] = []
         for (token, idValue) in vocab {
@@ -219,7 +231,7 @@ public final class ByteLevelBPETokenizer: Sendable {
         let (prefix, suffix) = try TokenizerPostProcessor.specialIDs(root["post_processor"], path: path)
         let bos = prefix.first
         let eos = suffix.last ?? added.first(where: { $0.content == "<|endoftext|>" || $0.content == "</s>" || $0.content == "<|end_of_text|>" })?.id
-        self.init(tokens: tokens, merges: pairs, addedTokens: added, preTokenizer: preTokenizer,
+        self.init(tokens: tokens, merges: pairs, addedTokens: added, preTokenizer: preTokenizer, normalizesToNFC: nfc,
                   ignoresMerges: model["ignore_merges"]?.boolValue ?? false, prefixIDs: prefix, suffixIDs: suffix,
                   unknownID: unknownID, bosTokenID: bos, eosTokenID: eos)
     }
@@ -244,7 +256,8 @@ public final class ByteLevelBPETokenizer: Sendable {
         case .gpt2?: preTokenizer = .gpt2
         case .digitsThenGPT2?: preTokenizer = .smollm
         case .llama3?: preTokenizer = .llama3
-        default: throw TokenizerError(.unsupported, path: path, field: Key.pre, "\"\(preName)\" is none of gpt-2, llama-bpe, smollm")
+        case .qwen2?: preTokenizer = .qwen2
+        default: throw TokenizerError(.unsupported, path: path, field: Key.pre, "\"\(preName)\" is none of gpt-2, llama-bpe, smollm, qwen2")
         }
         guard let tokens = metadata[Key.tokens]?.stringArray else {
             throw TokenizerError(.malformed, path: path, field: Key.tokens, "expected an array of strings")
@@ -304,11 +317,17 @@ public final class ByteLevelBPETokenizer: Sendable {
             case let .token(id):
                 ids.append(id)
             case let .text(range):
+                var segment = scalars[range]
+                if normalizesToNFC, segment.contains(where: { $0.value >= 0x300 }) {
+                    var view = String.UnicodeScalarView()
+                    view.append(contentsOf: segment)
+                    segment = ArraySlice(String(view).precomposedStringWithCanonicalMapping.unicodeScalars)
+                }
                 pieces.removeAll(keepingCapacity: true)
-                preTokenize(scalars[range], into: &pieces)
+                preTokenize(segment, into: &pieces)
                 for piece in pieces {
                     bytes.removeAll(keepingCapacity: true)
-                    for scalar in scalars[piece] { bytes.append(contentsOf: UTF8.encode(scalar)!) }
+                    for scalar in segment[piece] { bytes.append(contentsOf: UTF8.encode(scalar)!) }
                     if let cached = localCache[bytes] {
                         ids.append(contentsOf: cached)
                     } else {
@@ -336,6 +355,8 @@ public final class ByteLevelBPETokenizer: Sendable {
             ByteLevelPreTokenization.gpt2(text, into: &pieces)
         case .llama3:
             ByteLevelPreTokenization.llama3(text, into: &pieces)
+        case .qwen2:
+            ByteLevelPreTokenization.llama3(text, maxDigits: 1, into: &pieces)
         case .smollm:
             var digitPieces: [Range<Int>] = []
             ByteLevelPreTokenization.isolateDigits(text, into: &digitPieces)

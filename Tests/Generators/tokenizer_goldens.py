@@ -217,17 +217,19 @@ def fnv1a64(ids):
     return f"{h:016x}"
 
 
-TINY = {"gpt2": "tiny-gpt2", "llama3": "tiny-llama3", "smollm": "tiny-smollm"}
+TINY = {"gpt2": "tiny-gpt2", "llama3": "tiny-llama3", "smollm": "tiny-smollm", "qwen2": "tiny-qwen2"}
 
 
 def tiny_goldens(corpus):
-    """Pre-token boundaries (UTF-8 byte length of each piece) of each byte-level pre-tokenizer,
+    """Pre-token boundaries (UTF-8 byte length of each piece) of each byte-level pre-tokenizer
+    (after the normalizer: Qwen2's NFC),
     and the ids (count and FNV-1a hash of the corpus, the cases in full), from the tiny tokenizer.json files of the conversion tests."""
     from tokenizers import Tokenizer
     pretokens, ids = {}, {}
     for family, name in TINY.items():
         tokenizer = Tokenizer.from_file(os.path.join(FIXTURES, "..", "tokenizer", name, "tokenizer.json"))
-        pieces = tokenizer.pre_tokenizer.pre_tokenize_str(corpus)
+        text = tokenizer.normalizer.normalize_str(corpus) if tokenizer.normalizer else corpus
+        pieces = tokenizer.pre_tokenizer.pre_tokenize_str(text)
         # ByteLevel maps each byte to one char, so a piece's length in chars is its byte count.
         pretokens[family] = [len(piece) for piece, _ in pieces]
         corpus_ids = tokenizer.encode(corpus).ids
