@@ -52,11 +52,12 @@ public struct AddedToken: Sendable, Equatable {
             throw TokenizerError(.malformed, path: path, field: "added_tokens", "expected an array, found \(value.typeName)")
         }
         return try list.enumerated().map { index, entry in
-            guard let id = entry["id"]?.intValue, let id32 = Int32(exactly: id), id32 >= 0,
+            // Ids index dense tables, so they are capped like vocabulary ids (16M).
+            guard let id = entry["id"]?.intValue, id >= 0, id < 1 << 24,
                   let content = entry["content"]?.stringValue, !content.isEmpty else {
-                throw TokenizerError(.malformed, path: path, field: "added_tokens[\(index)]", "needs a non-negative integer id and a non-empty content")
+                throw TokenizerError(.malformed, path: path, field: "added_tokens[\(index)]", "needs an integer id in 0..<16777216 and a non-empty content")
             }
-            return AddedToken(id: id32, content: content, special: entry["special"]?.boolValue ?? false,
+            return AddedToken(id: Int32(id), content: content, special: entry["special"]?.boolValue ?? false,
                               singleWord: entry["single_word"]?.boolValue ?? false,
                               lstrip: entry["lstrip"]?.boolValue ?? false, rstrip: entry["rstrip"]?.boolValue ?? false)
         }

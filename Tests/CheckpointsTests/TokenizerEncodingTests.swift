@@ -156,6 +156,13 @@ final class TokenizerEncodingTests: XCTestCase {
         XCTAssertThrowsError(try WordPieceTokenizer(tokenizerJSONPath: Self.tinyFixtures + "/tiny-gpt2/tokenizer.json")) { error in
             XCTAssertEqual((error as? TokenizerError)?.kind, .unsupported)
         }
+        // An id that would size a 2^31-entry table is refused, not allocated.
+        let hostile: JSONValue = ["model": ["type": "BPE", "vocab": ["a": 0], "merges": []],
+                                  "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": false, "use_regex": true],
+                                  "added_tokens": [["id": .int(Int(Int32.max)), "content": "<x>"]]]
+        XCTAssertThrowsError(try ByteLevelBPETokenizer(tokenizerJSON: hostile)) { error in
+            XCTAssertEqual((error as? TokenizerError)?.kind, .malformed)
+        }
         // Qwen2: NFC before the split, so a decomposed accent encodes as the precomposed one.
         let qwen2 = try tiny("tiny-qwen2")
         XCTAssertTrue(qwen2.normalizesToNFC)
