@@ -19,7 +19,10 @@ extension LlamaModel {
         let block = Matrix(rowCount: rows.count, columnCount: width,
                            values: Array(hidden.values[(rows.lowerBound * width)..<(rows.upperBound * width)]))
         var result = Matrix<Float>.uninitialized(rows.count, languageModelHead.rowCount)
-        try LinearAlgebra.multiplyAccumulate(block, languageModelHead, into: &result, transposeB: true, beta: 0)
+        let blasThreads = BLASRuntime.threadCount
+        if Parallel.workerCount > 1 { BLASRuntime.threadCount = 1 }
+        defer { if Parallel.workerCount > 1 { BLASRuntime.threadCount = blasThreads } }
+        try Self.rowParallelProduct(block, languageModelHead, into: &result, accumulate: false)
         return result
     }
 
@@ -30,6 +33,12 @@ extension LlamaModel {
         let count = tokens.count, h = c.hiddenSize
         let (nh, nkv, hd) = (c.headCount, c.keyValueHeadCount, c.headDimension)
         let qkvWidth = (nh + 2 * nkv) * hd
+
+        // One owner of parallelism: our row split around single-threaded sgemm calls
+        // (OpenBLAS's own threads spent ~13 % in sched_yield on a shared machine).
+        let blasThreads = BLASRuntime.threadCount
+        if Parallel.workerCount > 1 { BLASRuntime.threadCount = 1 }
+        defer { if Parallel.workerCount > 1 { BLASRuntime.threadCount = blasThreads } }
 
         var x = Matrix<Float>.uninitialized(count, h)
         x.values.withUnsafeMutableBufferPointer { destination in
@@ -52,7 +61,7 @@ extension LlamaModel {
         for layer in layers {
             // Attention block.
             rmsNorm(x, into: &normed, weight: layer.inputNorm)
-            try LinearAlgebra.multiplyAccumulate(normed, layer.queryKeyValue, into: &qkv, transposeB: true, beta: 0)
+            try Self.rowParallelProduct(normed, layer.queryKeyValue, into: &qkv, accumulate: false)
             qkv.values.withUnsafeMutableBufferPointer { data in
                 if let bias = layer.queryKeyValueBias {
                     for t in 0..<count { for j in 0..<qkvWidth { data[t * qkvWidth + j] += bias[j] } }
@@ -67,20 +76,56 @@ extension LlamaModel {
                 }
             }
             try attend(qkv: qkv, into: &attention, scratch: &scratch)
-            try LinearAlgebra.multiplyAccumulate(attention, layer.output, into: &x, transposeB: true, beta: 1)
+            try Self.rowParallelProduct(attention, layer.output, into: &x, accumulate: true)
 
             // MLP block.
             rmsNorm(x, into: &normed, weight: layer.postAttentionNorm)
-            try LinearAlgebra.multiplyAccumulate(normed, layer.gateUp, into: &gateUp, transposeB: true, beta: 0)
+            try Self.rowParallelProduct(normed, layer.gateUp, into: &gateUp, accumulate: false)
             gateUp.values.withUnsafeBufferPointer { source in
                 activated.values.withUnsafeMutableBufferPointer { destination in
                     LlamaKernels.swiGLU(source.baseAddress!, destination.baseAddress!, rows: count, width: c.intermediateSize)
                 }
             }
-            try LinearAlgebra.multiplyAccumulate(activated, layer.down, into: &x, transposeB: true, beta: 1)
+            try Self.rowParallelProduct(activated, layer.down, into: &x, accumulate: true)
         }
         rmsNorm(x, into: &normed, weight: finalNorm)
         return normed
+    }
+
+    /// `C = A·Wᵀ` (or `C += A·Wᵀ`) with the rows of `A` split into one contiguous block per
+    /// worker, each an independent single-threaded sgemm on copies of its rows (row blocks of a
+    /// row-major matrix are contiguous, so each copy is one memcpy).
+    static func rowParallelProduct(_ a: Matrix<Float>, _ w: Matrix<Float>, into c: inout Matrix<Float>,
+                                   accumulate: Bool) throws {
+        let rows = a.rowCount
+        let workers = min(Parallel.workerCount, rows / 16)
+        guard workers > 1 else {
+            try LinearAlgebra.multiplyAccumulate(a, w, into: &c, transposeB: true, beta: accumulate ? 1 : 0)
+            return
+        }
+        let (k, n) = (a.columnCount, c.columnCount)
+        let failure = FirstError()
+        a.values.withUnsafeBufferPointer { source in
+            c.values.withUnsafeMutableBufferPointer { destination in
+                let src = source.baseAddress!, dst = destination.baseAddress!
+                Parallel.forEachChunk(rows, minimumChunk: 16) { range in
+                    let (start, end) = (range.lowerBound, range.upperBound)
+                    let block = Matrix(rowCount: end - start, columnCount: k,
+                                       values: Array(UnsafeBufferPointer(start: src + start * k, count: (end - start) * k)))
+                    var out = accumulate
+                        ? Matrix(rowCount: end - start, columnCount: n,
+                                 values: Array(UnsafeBufferPointer(start: dst + start * n, count: (end - start) * n)))
+                        : Matrix<Float>.uninitialized(end - start, n)
+                    do {
+                        try LinearAlgebra.multiplyAccumulate(block, w, into: &out, transposeB: true, beta: accumulate ? 1 : 0)
+                        out.values.withUnsafeBufferPointer { (dst + start * n).update(from: $0.baseAddress!, count: $0.count) }
+                    } catch {
+                        failure.record(error)
+                    }
+                }
+            }
+        }
+        try failure.rethrow()
     }
 
     func rmsNorm(_ x: Matrix<Float>, into output: inout Matrix<Float>, weight: [Float]) {
@@ -104,11 +149,6 @@ extension LlamaModel {
         let scale = Float(1 / Double(hd).squareRoot())
         let outputWidth = output.columnCount
         let failure = FirstError()
-
-        // Our loop owns the cores here; BLAS runs single-threaded inside it.
-        let blasThreads = BLASRuntime.threadCount
-        if Parallel.workerCount > 1 { BLASRuntime.threadCount = 1 }
-        defer { if Parallel.workerCount > 1 { BLASRuntime.threadCount = blasThreads } }
 
         qkv.values.withUnsafeBufferPointer { source in
             output.values.withUnsafeMutableBufferPointer { destination in
