@@ -82,4 +82,36 @@ final class LlamaSmolLM2Tests: XCTestCase {
             XCTAssertEqual(result.standardError, golden.standardError, accuracy: golden.standardError * 5e-3)
         }
     }
+
+    /// `.all` perplexity (HF convention) on the safetensors-equivalent weights equals
+    /// transformers' on the twin, token by token (golden from
+    /// Tests/Generators/llama_transformers_golden.py). The first window by default; all seven
+    /// (the 0.05 % on the whole text) with LOQUAT_FULL_PERPLEXITY=1.
+    func testAllPerplexityMatchesTransformers() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/public-domain.transformers.json"))
+        let value = try JSON.parse([UInt8](data))
+        let losses = try XCTUnwrap(value["negativeLogLikelihoods"]?.arrayValue).compactMap(\.doubleValue)
+        let expectedPerplexity = try XCTUnwrap(value["perplexity"]?.doubleValue)
+        let expectedError = try XCTUnwrap(value["standardError"]?.doubleValue)
+        let contextLength = try XCTUnwrap(value["contextLength"]?.intValue)
+        let tokens = try golden().tokens
+        XCTAssertEqual(losses.count, tokens.count - (tokens.count + contextLength - 1) / contextLength)
+
+        let model = try LlamaModel(checkpoint: smolLM2())
+        let full = ProcessInfo.processInfo.environment["LOQUAT_FULL_PERPLEXITY"] == "1"
+        let result = try Perplexity.evaluate(model: model, tokens: tokens, contextLength: contextLength, scoring: .all,
+                                             maxChunks: full ? nil : 1)
+        if full {
+            XCTAssertEqual(result.scoredTokenCount, losses.count)
+            XCTAssertEqual(result.perplexity, expectedPerplexity, accuracy: expectedPerplexity * 5e-4)
+            XCTAssertEqual(result.standardError, expectedError, accuracy: expectedError * 5e-3)
+        } else {
+            let first = Array(losses.prefix(contextLength - 1))
+            let (perplexity, error) = Perplexity.statistics(sum: first.reduce(0, +),
+                                                            squaredSum: first.reduce(0) { $0 + $1 * $1 }, count: first.count)
+            XCTAssertEqual(result.scoredTokenCount, contextLength - 1)
+            XCTAssertEqual(result.perplexity, perplexity, accuracy: perplexity * 5e-4)
+            XCTAssertEqual(result.standardError, error, accuracy: error * 5e-3)
+        }
+    }
 }
