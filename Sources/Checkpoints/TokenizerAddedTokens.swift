@@ -1,29 +1,9 @@
 import JSON
 
-/// Why a tokenizer could not be built. `path` names the file (or GGUF) and `field` the member or
-/// key, as `TokenizerMetadataError` does for the conversion code.
-public struct TokenizerError: Error, CustomStringConvertible, Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
-        /// A well-formed tokenizer of a kind not implemented here (JSON-RPC "unsupported").
-        case unsupported
-        /// A value that is not what the format says.
-        case malformed
-    }
-
-    public let kind: Kind
-    public let path: String
-    public let field: String
-    public let detail: String
-
-    public init(_ kind: Kind, path: String, field: String, _ detail: String) {
-        self.kind = kind
-        self.path = path
-        self.field = field
-        self.detail = detail
-    }
-
-    public var description: String { field.isEmpty ? "\(path): \(detail)" : "\(path): \(field): \(detail)" }
-}
+/// Why a tokenizer could not be built: the same type as the conversion's error (kind
+/// unsupported or malformed, the file and the member or key at fault), so the server maps both
+/// with one rule.
+public typealias TokenizerError = TokenizerMetadataError
 
 /// A tokenizer.json `added_tokens` entry (formats.md §5.1): matched in the raw text before any
 /// normalization or pre-tokenization, and emitted as its id without going through the model.

@@ -73,7 +73,7 @@ public enum TokenizerMetadata {
     }
 }
 
-/// Why a tokenizer could not be converted. `path` is the file (or the GGUF) at fault and `field`
+/// Why a tokenizer could not be converted or built (also spelled `TokenizerError`). `path` is the file (or the GGUF) at fault and `field`
 /// the member or key, so the message says exactly where to look.
 public struct TokenizerMetadataError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
