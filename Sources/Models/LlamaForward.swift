@@ -37,8 +37,9 @@ extension LlamaModel {
         // One owner of parallelism: our row split around single-threaded sgemm calls
         // (OpenBLAS's own threads spent ~13 % in sched_yield on a shared machine).
         let blasThreads = BLASRuntime.threadCount
-        if Parallel.workerCount > 1 { BLASRuntime.threadCount = 1 }
-        defer { if Parallel.workerCount > 1 { BLASRuntime.threadCount = blasThreads } }
+        let single = Parallel.workerCount > 1 && !LlamaModel.useBLASThreads
+        if single { BLASRuntime.threadCount = 1 }
+        defer { if single { BLASRuntime.threadCount = blasThreads } }
 
         var x = Matrix<Float>.uninitialized(count, h)
         x.values.withUnsafeMutableBufferPointer { destination in
@@ -92,6 +93,10 @@ extension LlamaModel {
         return normed
     }
 
+    /// Experiment switch: OpenBLAS threads for the projections instead of our row split
+    /// (`LOQUAT_LLAMA_BLAS_THREADS=1`).
+    static let useBLASThreads = ProcessInfo.processInfo.environment["LOQUAT_LLAMA_BLAS_THREADS"] == "1"
+
     /// `C = A·Wᵀ` (or `C += A·Wᵀ`) with the rows of `A` split into one contiguous block per
     /// worker, each an independent single-threaded sgemm on copies of its rows (row blocks of a
     /// row-major matrix are contiguous, so each copy is one memcpy).
@@ -99,7 +104,7 @@ extension LlamaModel {
                                    accumulate: Bool) throws {
         let rows = a.rowCount
         let workers = min(Parallel.workerCount, rows / 16)
-        guard workers > 1 else {
+        guard workers > 1, !LlamaModel.useBLASThreads else {
             try LinearAlgebra.multiplyAccumulate(a, w, into: &c, transposeB: true, beta: accumulate ? 1 : 0)
             return
         }
@@ -149,6 +154,10 @@ extension LlamaModel {
         let scale = Float(1 / Double(hd).squareRoot())
         let outputWidth = output.columnCount
         let failure = FirstError()
+        let blasThreads = BLASRuntime.threadCount
+        let toggled = LlamaModel.useBLASThreads && Parallel.workerCount > 1
+        if toggled { BLASRuntime.threadCount = 1 }
+        defer { if toggled { BLASRuntime.threadCount = blasThreads } }
 
         qkv.values.withUnsafeBufferPointer { source in
             output.values.withUnsafeMutableBufferPointer { destination in

@@ -88,12 +88,14 @@ enum LlamaKernels {
     }
 
     /// `exp(x)` in Float with ~1 ulp error: Cody–Waite range reduction by ln 2 and a degree-6
-    /// polynomial on [−ln2/2, ln2/2]; written so the compiler vectorizes the loops it is in.
+    /// polynomial on [−ln2/2, ln2/2]. Branch-free so the loops it is in vectorize: inputs are
+    /// clamped to [−87, 88], so anything below −87 gives exp(−87) ≈ 1.6e−38 instead of a
+    /// subnormal or 0 (harmless in softmax and SiLU, where such terms vanish against 1).
     @inline(__always)
-    static func fastExp(_ x: Float) -> Float {
-        if !(x > -87.0) { return x.isNaN ? x : 0 }
-        if x > 88.0 { return .infinity }
-        let n = (x * 1.442695041).rounded(.toNearestOrEven)
+    static func fastExp(_ input: Float) -> Float {
+        let x = Swift.min(Swift.max(input, -87), 88)
+        // Round to nearest by the 1.5·2²³ trick (no call to rintf, so the loop vectorizes).
+        let n = (x * 1.442695041 + 12_582_912) - 12_582_912
         let r = (x - n * 0.693145752) - n * 1.428606765e-6
         var p: Float = 1.0 / 720
         p = p * r + 1.0 / 120

@@ -124,7 +124,8 @@ public enum Perplexity {
     /// blocks of rows so the `[T, vocab]` matrix never exists whole. Log-softmax in Double with
     /// max subtraction.
     static func scoreRows(model: LlamaModel, hidden: Matrix<Float>, rows: Range<Int>, targets: [Int]) throws -> (Double, Double) {
-        let blockSize = 64
+        // Big blocks: each block re-reads (packs) the whole [vocab, hidden] head in every worker.
+        let blockSize = 256
         let vocabulary = model.configuration.vocabularySize
         var sum = 0.0, squares = 0.0
         var blockStart = rows.lowerBound
