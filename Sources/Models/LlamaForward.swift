@@ -167,25 +167,33 @@ extension LlamaModel {
                         let kvHead = head / group
                         // Each head owns its scratch element; heads never share one.
                         let work = scratches.baseAddress! + head
-                        func gather(_ column: Int, into m: inout Matrix<Float>) {
+                        func gather(_ column: Int, rows: Range<Int>, into m: inout Matrix<Float>) {
                             m.values.withUnsafeMutableBufferPointer { values in
-                                for t in 0..<count { (values.baseAddress! + t * hd).update(from: src + t * width + column, count: hd) }
+                                for t in rows {
+                                    (values.baseAddress! + (t - rows.lowerBound) * hd).update(from: src + t * width + column, count: hd)
+                                }
                             }
                         }
-                        gather(head * hd, into: &work.pointee.query)
-                        gather((nh + kvHead) * hd, into: &work.pointee.key)
-                        gather((nh + nkv + kvHead) * hd, into: &work.pointee.value)
                         do {
-                            try LinearAlgebra.multiplyAccumulate(work.pointee.query, work.pointee.key, into: &work.pointee.scores,
-                                                                 transposeB: true, alpha: scale, beta: 0)
-                            work.pointee.scores.values.withUnsafeMutableBufferPointer {
-                                LlamaKernels.causalSoftmax($0.baseAddress!, size: count)
-                            }
-                            try LinearAlgebra.multiplyAccumulate(work.pointee.scores, work.pointee.value,
-                                                                 into: &work.pointee.output, beta: 0)
-                            work.pointee.output.values.withUnsafeBufferPointer { values in
-                                for t in 0..<count {
-                                    (dst + t * outputWidth + head * hd).update(from: values.baseAddress! + t * hd, count: hd)
+                            // Causal: query block [r0, r1) only sees keys [0, r1), so scores are
+                            // [r1 − r0, r1] instead of the full [T, T] (~40 % less work at T = 512).
+                            for (index, rows) in work.pointee.blocks.enumerated() {
+                                try work.pointee.withBlock(index) { block in
+                                    gather(head * hd, rows: rows, into: &block.query)
+                                    gather((nh + kvHead) * hd, rows: 0..<rows.upperBound, into: &block.key)
+                                    gather((nh + nkv + kvHead) * hd, rows: 0..<rows.upperBound, into: &block.value)
+                                    try LinearAlgebra.multiplyAccumulate(block.query, block.key, into: &block.scores,
+                                                                         transposeB: true, alpha: scale, beta: 0)
+                                    block.scores.values.withUnsafeMutableBufferPointer {
+                                        LlamaKernels.causalSoftmax($0.baseAddress!, rows: rows.count, columns: rows.upperBound,
+                                                                   firstRow: rows.lowerBound)
+                                    }
+                                    try LinearAlgebra.multiplyAccumulate(block.scores, block.value, into: &block.output, beta: 0)
+                                    block.output.values.withUnsafeBufferPointer { values in
+                                        for t in rows {
+                                            (dst + t * outputWidth + head * hd).update(from: values.baseAddress! + (t - rows.lowerBound) * hd, count: hd)
+                                        }
+                                    }
                                 }
                             }
                         } catch {
@@ -199,17 +207,30 @@ extension LlamaModel {
     }
 }
 
-/// One head's buffers for a window of `count` positions.
+/// One head's buffers for a window of `count` positions, per block of query rows.
 struct AttentionScratch {
-    var query, key, value, output: Matrix<Float>
-    var scores: Matrix<Float>
+    /// Query rows per block (tests lower it to exercise several blocks on tiny windows).
+    nonisolated(unsafe) static var queryBlockSize = 128
+
+    struct Block {
+        var query, key, value, output, scores: Matrix<Float>
+    }
+
+    let blocks: [Range<Int>]
+    private var buffers: [Block]
 
     init(count: Int, headDimension: Int) {
-        query = .uninitialized(count, headDimension)
-        key = .uninitialized(count, headDimension)
-        value = .uninitialized(count, headDimension)
-        output = .uninitialized(count, headDimension)
-        scores = .uninitialized(count, count)
+        let size = max(1, Self.queryBlockSize)
+        blocks = stride(from: 0, to: count, by: size).map { $0..<min($0 + size, count) }
+        buffers = blocks.map { rows in
+            Block(query: .uninitialized(rows.count, headDimension), key: .uninitialized(rows.upperBound, headDimension),
+                  value: .uninitialized(rows.upperBound, headDimension), output: .uninitialized(rows.count, headDimension),
+                  scores: .uninitialized(rows.count, rows.upperBound))
+        }
+    }
+
+    mutating func withBlock(_ index: Int, _ body: (inout Block) throws -> Void) rethrows {
+        try body(&buffers[index])
     }
 }
 

@@ -58,21 +58,23 @@ enum LlamaKernels {
         }
     }
 
-    /// In-place causal softmax of a `[T, T]` score matrix: row `i` over columns `0…i`, the rest zeroed.
-    static func causalSoftmax(_ scores: UnsafeMutablePointer<Float>, size: Int) {
-        for i in 0..<size {
-            let row = scores + i * size
+    /// In-place causal softmax of a `[rows, columns]` block of scores whose row `i` is position
+    /// `firstRow + i`: softmax over columns `0…firstRow + i`, the rest zeroed.
+    static func causalSoftmax(_ scores: UnsafeMutablePointer<Float>, rows: Int, columns: Int, firstRow: Int) {
+        for i in 0..<rows {
+            let row = scores + i * columns
+            let last = firstRow + i
             var maximum = -Float.infinity
-            for j in 0...i where row[j] > maximum { maximum = row[j] }
+            for j in 0...last where row[j] > maximum { maximum = row[j] }
             var sum: Float = 0
-            for j in 0...i {
+            for j in 0...last {
                 let e = fastExp(row[j] - maximum)
                 row[j] = e
                 sum += e
             }
             let inverse = 1 / sum
-            for j in 0...i { row[j] *= inverse }
-            if i + 1 < size { (row + i + 1).update(repeating: 0, count: size - i - 1) }
+            for j in 0...last { row[j] *= inverse }
+            if last + 1 < columns { (row + last + 1).update(repeating: 0, count: columns - last - 1) }
         }
     }
 

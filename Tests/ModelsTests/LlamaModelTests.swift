@@ -83,6 +83,13 @@ final class LlamaModelTests: XCTestCase {
         try assertFastMatchesReference(TinyLlama.config(heads: 4, kvHeads: 4), tokenCount: 5)
     }
 
+    func testAttentionInSeveralQueryBlocks() throws {
+        let saved = AttentionScratch.queryBlockSize
+        defer { AttentionScratch.queryBlockSize = saved }
+        AttentionScratch.queryBlockSize = 8  // 37 positions: blocks of 8, 8, 8, 8, 5
+        try assertFastMatchesReference(TinyLlama.config())
+    }
+
     func testSinglePosition() throws {
         try assertFastMatchesReference(TinyLlama.config(), tokenCount: 1)
     }
