@@ -3,6 +3,7 @@ import JSON
 import JSONRPC
 import LinearAlgebra
 import LoquatSupport
+import Models
 import Quantization
 import Tensors
 
@@ -64,6 +65,14 @@ enum ErrorMapping {
                 return make(RPCError.Code.unsupported, "Unsupported", error, file: error.path)
             }
             return make(RPCError.Code.ioError, "Invalid safetensors file", error, file: error.path)
+        case let error as PerplexityError:
+            let param: String
+            switch error {
+            case .invalidContextLength: param = "contextLength"
+            case .textTooShort: param = "text"
+            }
+            return RPCError(code: RPCError.Code.invalidParams, message: "Invalid params: \(param): \(error)",
+                            data: ["param": .string(param), "reason": .string(error.description)])
         case let error as TokenizerMetadataError:
             return error.kind == .unsupported
                 ? make(RPCError.Code.unsupported, "Unsupported", error, file: error.path)

@@ -8,6 +8,7 @@ public final class LoquatServer: RPCMethodHandler {
     public static let version = "0.1.0"
     let workspace = Workspace()
     let initializeCount = Atomic<Int>(0)
+    let forwardModels = ForwardModelCache()
     let environment: ServerEnvironment
 
     public init(environment: ServerEnvironment) {
@@ -27,13 +28,14 @@ public final class LoquatServer: RPCMethodHandler {
             "model/save": { call, context in try self.saveModel(call, context) },
             "quantize": { call, context in try self.quantize(call, context) },
             "quantize/plan": { call, context in try self.quantizePlan(call, context) },
+            "evaluate": { call, context in try self.evaluate(call, context) },
         ]
     }
 
     /// Every method a client may call, for `initialize`.
     static let methodNames = ["initialize", "initialized", "shutdown", "exit", "$/cancelRequest",
                               "model/load", "model/info", "model/list", "model/unload", "model/save",
-                              "quantize", "quantize/plan"]
+                              "quantize", "quantize/plan", "evaluate"]
 
     public func handle(_ call: IncomingCall, context: RequestContext) throws -> JSONValue {
         guard let route = routes[call.method] else { throw RPCError.methodNotFound(call.method) }

@@ -47,6 +47,27 @@ struct Params {
         return flag
     }
 
+    /// A positive integer.
+    func optionalInt(_ key: String) throws -> Int? {
+        guard has(key), let value = object[key] else { return nil }
+        guard let number = value.intValue else { throw RPCError.invalidParams(key, "expected an integer, got \(value.typeName)") }
+        guard number > 0 else { throw RPCError.invalidParams(key, "must be positive, got \(number)") }
+        return number
+    }
+
+    /// A non-empty array of strings, each one of `allowed`.
+    func requiredStrings(_ key: String, allowed: [String]) throws -> [String] {
+        guard let value = object[key], value != .null else { throw RPCError.invalidParams(key, "missing required parameter") }
+        guard let items = value.arrayValue, !items.isEmpty else { throw RPCError.invalidParams(key, "expected a non-empty array of strings") }
+        return try items.map { item in
+            guard let string = item.stringValue else { throw RPCError.invalidParams(key, "expected strings, got \(item.typeName)") }
+            guard allowed.contains(string) else {
+                throw RPCError.invalidParams(key, "\"\(string)\" is not one of \(allowed.joined(separator: ", "))")
+            }
+            return string
+        }
+    }
+
     /// A string restricted to `choices` (compared case-insensitively, returned as listed).
     func optionalChoice(_ key: String, _ choices: [String]) throws -> String? {
         guard let value = try optionalString(key) else { return nil }

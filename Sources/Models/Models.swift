@@ -8,5 +8,5 @@ import Checkpoints
 /// Created empty by the foundation issue; the evaluate/calibrate issue fills it.
 public enum ModelsModule {
     /// Architectures with a forward pass so far.
-    public static let forwardArchitectures: [String] = []
+    public static let forwardArchitectures: [String] = ["llama"]
 }

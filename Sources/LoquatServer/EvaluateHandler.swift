@@ -1,0 +1,155 @@
+import Checkpoints
+import Foundation
+import JSON
+import JSONRPC
+import Models
+import Synchronization
+import Tensors
+
+/// Forward-pass models built from resident objects, kept while their object is resident:
+/// building one decodes every weight to Float32, which a sweep of `evaluate` calls should pay once.
+final class ForwardModelCache: Sendable {
+    private let models = Mutex<[ObjectIdentifier: LlamaModel]>([:])
+
+    func model(for resident: ResidentModel, residents: [ResidentModel]) throws -> LlamaModel {
+        let live = Set(residents.map { ObjectIdentifier($0) })
+        let key = ObjectIdentifier(resident)
+        if let cached = models.withLock({ cache in
+            cache = cache.filter { live.contains($0.key) }
+            return cache[key]
+        }) {
+            return cached
+        }
+        let built = try LlamaModel(checkpoint: Self.forwardCheckpoint(of: resident))
+        models.withLock { $0[key] = built }
+        return built
+    }
+
+    /// The checkpoint a forward pass reads: the resident one, or for a quantized model its
+    /// dequantized layers beside the shared untouched tensors.
+    static func forwardCheckpoint(of resident: ResidentModel) -> LoadedCheckpoint {
+        guard let quantized = resident.quantized else { return resident.checkpoint }
+        let base = quantized.base
+        return LoadedCheckpoint(format: base.format, path: base.path, sourceFiles: base.sourceFiles,
+                                architecture: base.architecture, tensors: quantized.dequantizedTensors(),
+                                config: base.config, ggufMetadata: base.ggufMetadata)
+    }
+}
+
+extension LoquatServer {
+    static let evaluateMetrics = ["perplexity", "kld", "top1Agreement", "deltaProbability"]
+    static let laterMetrics = ["weightError", "outputError", "embeddingCosine"]
+
+    /// `evaluate {model, reference?, metrics, text? | textFile?, contextLength?, maxChunks?, scoring?}`
+    /// → `{model, perplexity?: {value, standardError, scoredTokenCount, chunkCount, scoring},
+    /// kld?, top1Agreement?, deltaProbability?, tokenCount, contextLength, seconds}`.
+    ///
+    /// Perplexity follows formats.md §6.2/§6.3: `scoring: "all"` (Hugging Face, every next token
+    /// of non-overlapping windows) or `"second-half"` (llama.cpp's llama-perplexity). The
+    /// reference metrics compare next-token distributions position by position on the same
+    /// windows, on the fly: KL(P_reference ‖ P_model) in nats, the share of positions whose
+    /// argmax agrees, and the mean change in the probability of the actual next token.
+    func evaluate(_ call: IncomingCall, _ context: RequestContext) throws -> JSONValue {
+        let params = try Params(call, allowed: ["model", "reference", "metrics", "text", "textFile", "contextLength",
+                                                "maxChunks", "scoring", "adapter"])
+        let started = ContinuousClock.now
+        let resident = try workspace.model(try params.requiredString("model"))
+        if params.has("adapter") {
+            throw RPCError(code: RPCError.Code.unsupported, message: "Unsupported: adapter",
+                           data: ["param": "adapter", "reason": "adapters arrive with initAdapter (a later issue)"])
+        }
+        let metrics = try params.requiredStrings("metrics", allowed: Self.evaluateMetrics + Self.laterMetrics)
+        if let later = metrics.first(where: Self.laterMetrics.contains) {
+            throw RPCError(code: RPCError.Code.unsupported, message: "Unsupported: metric \(later)",
+                           data: ["param": "metrics", "reason": .string("\(later) needs calibrate or the BERT forward pass, which are not implemented yet")])
+        }
+        let referenceMetrics = metrics.filter { $0 != "perplexity" }
+        let reference = try params.optionalString("reference").map { try workspace.model($0) }
+        if !referenceMetrics.isEmpty && reference == nil {
+            throw RPCError.invalidParams("reference", "\(referenceMetrics.joined(separator: ", ")) compare against a reference model; name one")
+        }
+        try requireLlama(resident)
+        if let reference { try requireLlama(reference) }
+        let text = try evaluationText(params)
+        let contextLength = try params.optionalInt("contextLength") ?? 512
+        let maxChunks = try params.optionalInt("maxChunks")
+        let scoringName = try params.optionalChoice("scoring", ["all", "second-half"]) ?? "all"
+        let scoring: PerplexityScoring = scoringName == "all" ? .all : .secondHalf
+
+        let tokenizer = try TokenizerLoader.load(for: resident.checkpoint)
+        let tokens = tokenizer.encode(text, addSpecialTokens: true).map(Int.init)
+        let residents = workspace.allModels()
+        let model = try forwardModels.model(for: resident, residents: residents)
+        guard contextLength >= 4, contextLength <= model.configuration.maxPositionEmbeddings else {
+            throw RPCError.invalidParams("contextLength", "must be in 4…\(model.configuration.maxPositionEmbeddings) (the model's max_position_embeddings), got \(contextLength)")
+        }
+        var result: JSONObject = ["model": .string(resident.handle), "tokenCount": .int(tokens.count),
+                                  "contextLength": .int(contextLength)]
+        let progress = context.progress(title: "Evaluating \(resident.handle)")
+        progress.begin(message: metrics.joined(separator: ", "))
+        defer { progress.end() }
+        if metrics.contains("perplexity") {
+            let value = try Perplexity.evaluate(
+                model: model, tokens: tokens, contextLength: contextLength, scoring: scoring, maxChunks: maxChunks,
+                beginningOfSequence: scoring == .secondHalf ? tokenizer.beginningOfSequenceID.map(Int.init) : nil
+            ) { running in
+                try context.checkCancellation()
+                progress.report(message: String(format: "perplexity %.4f ± %.4f", running.perplexity, running.standardError),
+                                completed: running.chunkIndex + 1, total: running.chunkCount)
+            }
+            result["perplexity"] = ["value": .double(value.perplexity), "standardError": .double(value.standardError),
+                                    "scoredTokenCount": .int(value.scoredTokenCount), "chunkCount": .int(value.chunkCount),
+                                    "scoring": .string(scoringName)]
+        }
+        if let reference, !referenceMetrics.isEmpty {
+            let referenceModel = try forwardModels.model(for: reference, residents: residents)
+            guard referenceModel.configuration.vocabularySize == model.configuration.vocabularySize else {
+                throw RPCError.invalidParams("reference", "\(reference.handle) has a vocabulary of \(referenceModel.configuration.vocabularySize) tokens, \(resident.handle) of \(model.configuration.vocabularySize); KLD needs the same vocabulary")
+            }
+            let comparison = try DistributionComparison.compare(model: model, reference: referenceModel, tokens: tokens,
+                                                                contextLength: contextLength, maxChunks: maxChunks) { done, total in
+                try context.checkCancellation()
+                progress.report(message: "comparing with \(reference.handle)", completed: done, total: total)
+            }
+            if metrics.contains("kld") {
+                result["kld"] = ["mean": .double(comparison.meanKLD), "standardError": .double(comparison.kldStandardError),
+                                 "maximum": .double(comparison.maximumKLD)]
+            }
+            if metrics.contains("top1Agreement") { result["top1Agreement"] = .double(comparison.top1Agreement) }
+            if metrics.contains("deltaProbability") {
+                result["deltaProbability"] = ["mean": .double(comparison.meanDeltaProbability),
+                                              "standardError": .double(comparison.deltaProbabilityStandardError)]
+            }
+            result["comparedTokenCount"] = .int(comparison.positionCount)
+            result["reference"] = .string(reference.handle)
+        }
+        let elapsed = ContinuousClock.now - started
+        result["seconds"] = .double(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        return .object(result)
+    }
+
+    private func requireLlama(_ resident: ResidentModel) throws {
+        let config = resident.quantized?.base.config ?? resident.checkpoint.config
+        guard case .llama? = config?.architecture else {
+            let type = config?.modelType ?? resident.checkpoint.architecture
+            throw RPCError(code: RPCError.Code.unsupported, message: "Unsupported: architecture \(type)",
+                           data: ["param": "model", "modelType": .string(type),
+                                  "reason": .string("evaluate runs the llama family so far; \(type) is not supported yet")])
+        }
+    }
+
+    private func evaluationText(_ params: Params) throws -> String {
+        if let text = try params.optionalString("text") {
+            if params.has("textFile") { throw RPCError.invalidParams("textFile", "give text or textFile, not both") }
+            return text
+        }
+        guard let path = try params.optionalString("textFile") else {
+            throw RPCError.invalidParams("text", "give the text to evaluate on, as text or textFile")
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw RPCError(code: RPCError.Code.notFound, message: "Not found: \(path)",
+                           data: ["param": "textFile", "file": .string(path), "reason": "cannot read it as UTF-8 text"])
+        }
+        return text
+    }
+}
