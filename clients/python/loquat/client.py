@@ -244,6 +244,17 @@ class Client:
         body.update({key: value for key, value in params.items() if value is not None})
         return self.request("quantize/plan", body, on_progress=on_progress, timeout=timeout)
 
+    def evaluate(self, model, metrics=("perplexity",), **params):
+        """``evaluate``: ``text`` or ``text_file``, ``reference``, ``context_length``, ``max_chunks``,
+        ``scoring`` ("all"|"second-half"), ``on_progress`` (running perplexity per chunk)."""
+        on_progress, timeout = params.pop("on_progress", None), params.pop("timeout", None)
+        renamed = {"text_file": "textFile", "context_length": "contextLength", "max_chunks": "maxChunks"}
+        body = {"model": _model_handle(model), "metrics": list(metrics)}
+        body.update({renamed.get(key, key): value for key, value in params.items() if value is not None})
+        if "reference" in body:
+            body["reference"] = _model_handle(body["reference"])
+        return self.request("evaluate", body, on_progress=on_progress, timeout=timeout)
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _check_open(self, method):

@@ -115,6 +115,18 @@ class ClientTests(unittest.TestCase):
                 except loquat.LoquatError:
                     pass
 
+    @have_smollm2
+    def test_evaluate_wrapper(self):
+        self.client.load(SMOLLM2, name="e-base")
+        try:
+            text = "It is a truth universally acknowledged, that a single man in possession of a good fortune. " * 4
+            result = self.client.evaluate("e-base", ["perplexity", "kld"], reference="e-base", text=text,
+                                          context_length=32, max_chunks=1)
+            self.assertGreater(result["perplexity"]["value"], 1)
+            self.assertEqual(result["kld"]["mean"], 0)
+        finally:
+            self.client.unload("e-base")
+
     def test_unknown_handle_is_not_found(self):
         with self.assertRaises(loquat.LoquatError) as caught:
             self.client.info("no-such-model")
