@@ -63,19 +63,41 @@ enum LlamaKernels {
     static func causalSoftmax(_ scores: UnsafeMutablePointer<Float>, rows: Int, columns: Int, firstRow: Int) {
         for i in 0..<rows {
             let row = scores + i * columns
-            let last = firstRow + i
-            var maximum = -Float.infinity
-            for j in 0...last where row[j] > maximum { maximum = row[j] }
-            var sum: Float = 0
-            for j in 0...last {
-                let e = fastExp(row[j] - maximum)
-                row[j] = e
-                sum += e
-            }
-            let inverse = 1 / sum
-            for j in 0...last { row[j] *= inverse }
-            if last + 1 < columns { (row + last + 1).update(repeating: 0, count: columns - last - 1) }
+            let count = firstRow + i + 1
+            let maximum = maximumValue(row, count: count)
+            // Exponentials in a loop without a reduction (so it vectorizes), then the sum with
+            // eight partial sums (Swift does not reassociate float additions by itself).
+            for j in 0..<count { row[j] = fastExp(row[j] - maximum) }
+            let inverse = 1 / sum(row, count: count)
+            for j in 0..<count { row[j] *= inverse }
+            if count < columns { (row + count).update(repeating: 0, count: columns - count) }
         }
+    }
+
+    @inline(__always)
+    static func maximumValue(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var m = SIMD8<Float>(repeating: -.infinity)
+        var j = 0
+        while j + 8 <= count {
+            m = pointwiseMax(m, SIMD8<Float>(x[j], x[j + 1], x[j + 2], x[j + 3], x[j + 4], x[j + 5], x[j + 6], x[j + 7]))
+            j += 8
+        }
+        var result = m.max()
+        while j < count { result = Swift.max(result, x[j]); j += 1 }
+        return result
+    }
+
+    @inline(__always)
+    static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var s = SIMD8<Float>(repeating: 0)
+        var j = 0
+        while j + 8 <= count {
+            s += SIMD8<Float>(x[j], x[j + 1], x[j + 2], x[j + 3], x[j + 4], x[j + 5], x[j + 6], x[j + 7])
+            j += 8
+        }
+        var result = s.sum()
+        while j < count { result += x[j]; j += 1 }
+        return result
     }
 
     /// `out[t, j] = silu(gateUp[t, j]) · gateUp[t, I + j]`.
