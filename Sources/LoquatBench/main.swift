@@ -8,6 +8,7 @@ let benchmarks: [String: ([String]) throws -> Void] = [
     "json-parse": runJSONParseBenchmark,
     "gptq": runGPTQBenchmark,
     "nf4": runNF4Benchmark,
+    "perplexity": runPerplexityBenchmark,
 ]
 guard let name = arguments.first, let run = benchmarks[name] else {
     FileHandle.standardError.write("usage: LoquatBench <\(benchmarks.keys.sorted().joined(separator: "|"))> [args]\n".data(using: .utf8)!)

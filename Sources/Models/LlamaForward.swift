@@ -93,9 +93,10 @@ extension LlamaModel {
         return normed
     }
 
-    /// Experiment switch: OpenBLAS threads for the projections instead of our row split
-    /// (`LOQUAT_LLAMA_BLAS_THREADS=1`).
-    static let useBLASThreads = ProcessInfo.processInfo.environment["LOQUAT_LLAMA_BLAS_THREADS"] == "1"
+    /// OpenBLAS threads for the projections instead of our row split. Measured no better on
+    /// SmolLM2 (OpenBLAS spun in sched_yield), so our row split owns the cores; the library does
+    /// not read the environment for it.
+    static let useBLASThreads = false
 
     /// `C = A·Wᵀ` (or `C += A·Wᵀ`) with the rows of `A` split into one contiguous block per
     /// worker, each an independent single-threaded sgemm on copies of its rows (row blocks of a
