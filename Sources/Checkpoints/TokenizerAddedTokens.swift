@@ -1,4 +1,5 @@
 import JSON
+import LoquatSupport
 
 /// Why a tokenizer could not be built: the same type as the conversion's error (kind
 /// unsupported or malformed, the file and the member or key at fault), so the server maps both
@@ -117,5 +118,25 @@ struct AddedTokenMatcher: Sendable {
         }
         if textStart < s.count { pieces.append(.text(textStart..<s.count)) }
         return pieces
+    }
+}
+
+/// The parts of a tokenizer.json file every model type reads first.
+enum TokenizerJSON {
+    /// The parsed file (`JSON.parse` on the mapped bytes).
+    static func read(_ path: String) throws -> JSONValue {
+        try MappedFile(path: path).withBytes { try JSON.parse($0) }
+    }
+
+    /// `model` and its `vocab`, after checking `model.type` is `type`.
+    static func model(of root: JSONValue, type: String, path: String) throws -> (model: JSONValue, vocab: JSONObject) {
+        guard let model = root["model"], model["type"]?.stringValue == type else {
+            throw TokenizerError(.unsupported, path: path, field: "model.type",
+                                 "is \(root["model"]?["type"]?.stringValue ?? "missing"), not \(type)")
+        }
+        guard let vocab = model["vocab"]?.objectValue else {
+            throw TokenizerError(.malformed, path: path, field: "model.vocab", "expected an object")
+        }
+        return (model, vocab)
     }
 }

@@ -159,20 +159,12 @@ public final class ByteLevelBPETokenizer: Sendable {
 
     /// From a tokenizer.json file.
     public convenience init(tokenizerJSONPath path: String) throws {
-        let file = try MappedFile(path: path)
-        let value = try file.withBytes { try JSON.parse($0) }
-        try self.init(tokenizerJSON: value, path: path)
+        try self.init(tokenizerJSON: try TokenizerJSON.read(path), path: path)
     }
 
     /// From a parsed tokenizer.json. `path` is for messages.
     public convenience init(tokenizerJSON root: JSONValue, path: String = "tokenizer.json") throws {
-        guard let model = root["model"], model["type"]?.stringValue == "BPE" else {
-            throw TokenizerError(.unsupported, path: path, field: "model.type",
-                                 "is \(root["model"]?["type"]?.stringValue ?? "missing"), not BPE")
-        }
-        guard let vocab = model["vocab"]?.objectValue else {
-            throw TokenizerError(.malformed, path: path, field: "model.vocab", "expected an object")
-        }
+        let (model, vocab) = try TokenizerJSON.model(of: root, type: "BPE", path: path)
         for (flag, name) in [("byte_fallback", "byte_fallback"), ("dropout", "dropout")] {
             if let v = model[flag], !(v.isNull || v.boolValue == false) {
                 throw TokenizerError(.unsupported, path: path, field: "model.\(name)", "is set; byte-level BPE here has no \(name)")

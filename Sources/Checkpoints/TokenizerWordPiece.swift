@@ -63,21 +63,13 @@ public final class WordPieceTokenizer: Sendable {
 
     /// From a tokenizer.json file.
     public convenience init(tokenizerJSONPath path: String) throws {
-        let file = try MappedFile(path: path)
-        let value = try file.withBytes { try JSON.parse($0) }
-        try self.init(tokenizerJSON: value, path: path)
+        try self.init(tokenizerJSON: try TokenizerJSON.read(path), path: path)
     }
 
     /// From a parsed tokenizer.json (`model.type` WordPiece, `normalizer` BertNormalizer or
     /// null, `pre_tokenizer` BertPreTokenizer).
     public convenience init(tokenizerJSON root: JSONValue, path: String = "tokenizer.json") throws {
-        guard let model = root["model"], model["type"]?.stringValue == "WordPiece" else {
-            throw TokenizerError(.unsupported, path: path, field: "model.type",
-                                 "is \(root["model"]?["type"]?.stringValue ?? "missing"), not WordPiece")
-        }
-        guard let vocab = model["vocab"]?.objectValue else {
-            throw TokenizerError(.malformed, path: path, field: "model.vocab", "expected an object")
-        }
+        let (model, vocab) = try TokenizerJSON.model(of: root, type: "WordPiece", path: path)
         var tokens: [String?] = []
         for (token, idValue) in vocab {
             guard let id = idValue.intValue, id >= 0, id < 1 << 24 else {
