@@ -128,17 +128,17 @@ extension LoquatServer {
         return .object(result)
     }
 
-    private func requireLlama(_ resident: ResidentModel) throws {
+    func requireLlama(_ resident: ResidentModel) throws {
         let config = resident.quantized?.base.config ?? resident.checkpoint.config
         guard case .llama? = config?.architecture else {
             let type = config?.modelType ?? resident.checkpoint.architecture
             throw RPCError(code: RPCError.Code.unsupported, message: "Unsupported: architecture \(type)",
                            data: ["param": "model", "modelType": .string(type),
-                                  "reason": .string("evaluate runs the llama family so far; \(type) is not supported yet")])
+                                  "reason": .string("the forward pass runs the llama family so far; \(type) is not supported yet")])
         }
     }
 
-    private func evaluationText(_ params: Params) throws -> String {
+    func evaluationText(_ params: Params) throws -> String {
         if let text = try params.optionalString("text") {
             if params.has("textFile") { throw RPCError.invalidParams("textFile", "give text or textFile, not both") }
             return text

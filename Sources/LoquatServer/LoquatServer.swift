@@ -9,6 +9,7 @@ public final class LoquatServer: RPCMethodHandler {
     let workspace = Workspace()
     let initializeCount = Atomic<Int>(0)
     let forwardModels = ForwardModelCache()
+    let calibrations = CalibrationStore()
     let environment: ServerEnvironment
 
     public init(environment: ServerEnvironment) {
@@ -29,13 +30,14 @@ public final class LoquatServer: RPCMethodHandler {
             "quantize": { call, context in try self.quantize(call, context) },
             "quantize/plan": { call, context in try self.quantizePlan(call, context) },
             "evaluate": { call, context in try self.evaluate(call, context) },
+            "calibrate": { call, context in try self.calibrate(call, context) },
         ]
     }
 
     /// Every method a client may call, for `initialize`.
     static let methodNames = ["initialize", "initialized", "shutdown", "exit", "$/cancelRequest",
                               "model/load", "model/info", "model/list", "model/unload", "model/save",
-                              "quantize", "quantize/plan", "evaluate"]
+                              "quantize", "quantize/plan", "evaluate", "calibrate"]
 
     public func handle(_ call: IncomingCall, context: RequestContext) throws -> JSONValue {
         guard let route = routes[call.method] else { throw RPCError.methodNotFound(call.method) }

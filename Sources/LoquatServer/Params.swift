@@ -55,6 +55,16 @@ struct Params {
         return number
     }
 
+    /// A string or an array of strings.
+    func optionalStrings(_ key: String) throws -> [String]? {
+        guard has(key), let value = object[key] else { return nil }
+        if let single = value.stringValue { return [single] }
+        guard let items = value.arrayValue, !items.isEmpty, items.allSatisfy({ $0.stringValue != nil }) else {
+            throw RPCError.invalidParams(key, "expected a string or a non-empty array of strings")
+        }
+        return items.compactMap(\.stringValue)
+    }
+
     /// A non-empty array of strings, each one of `allowed`.
     func requiredStrings(_ key: String, allowed: [String]) throws -> [String] {
         guard let value = object[key], value != .null else { throw RPCError.invalidParams(key, "missing required parameter") }

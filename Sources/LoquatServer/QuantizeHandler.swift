@@ -34,13 +34,27 @@ extension LoquatServer {
         if calibration == nil, specs.contains(where: { $0.method == .gptq }) {
             throw RPCError.invalidParams("calibration", "gptq needs the layers' input Hessians: pass a calibration handle from `calibrate`")
         }
-        if let calibration { throw Self.unknownCalibration(calibration) }
+        let calibrationSet = try calibration.map { try calibrations.set($0) }
         try requireImplemented(fallback: fallback, plan: planEntries)
 
         let checkpoint = source.checkpoint
         let layers = try QuantizeTargets.select(checkpoint, targets: try reader.strings("targets"), exclude: try reader.strings("exclude") ?? [])
         let assignments = try QuantizeTargets.assign(layers, plan: planEntries, fallback: fallback)
-        let job = QuantizeJob(checkpoint: checkpoint, assignments: assignments.map { (name: $0.0, spec: $0.1) })
+        var job = QuantizeJob(checkpoint: checkpoint, assignments: assignments.map { (name: $0.0, spec: $0.1) })
+        if let calibrationSet {
+            // Statistics must describe these layers' inputs: same names, same input widths.
+            for (name, _) in job.assignments {
+                guard let statistics = calibrationSet.layers[name] else {
+                    throw RPCError.invalidParams("calibration", "\(calibrationSet.handle) has no statistics for \(name) (recorded on \(calibrationSet.modelHandle))")
+                }
+                if let width = checkpoint.tensor(named: name)?.shape.last, width != statistics.gram.rowCount {
+                    throw RPCError(code: RPCError.Code.shapeMismatch, message: "Shape mismatch: \(name)",
+                                   data: ["param": "calibration", "layer": .string(name),
+                                          "reason": .string("\(name) takes \(width) inputs but \(calibrationSet.handle) recorded \(statistics.gram.rowCount)")])
+                }
+            }
+            job.calibration = calibrationSet.layers
+        }
         try job.validate()
         let handle = try reader.string("name").map { try workspace.newHandle(requested: $0, prefix: "model") }
             ?? freeHandle(Self.defaultHandle(source: sourceHandle, fallback: fallback))
@@ -87,13 +101,6 @@ extension LoquatServer {
                                   "reason": .string("\(method.rawValue) is not implemented yet in this build; implemented: "
                                                     + (available.isEmpty ? "none" : available.joined(separator: ", ")))])
         }
-    }
-
-    /// `calibrate` does not exist yet, so no calibration handle can name anything.
-    static func unknownCalibration(_ handle: String) -> RPCError {
-        RPCError(code: RPCError.Code.notFound, message: "Not found: no calibration set named \"\(handle)\"",
-                 data: ["param": "calibration", "handle": .string(handle),
-                        "reason": .string("no calibration set named \"\(handle)\": `calibrate` is not implemented yet, so none is resident")])
     }
 
     /// `stem`, or `stem-2`, `stem-3`, … when taken.

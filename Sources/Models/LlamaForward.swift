@@ -26,8 +26,10 @@ extension LlamaModel {
         return result
     }
 
-    /// The hidden states after the final RMSNorm, `[T, hidden]`.
-    public func finalHiddenStates(tokens: [Int]) throws -> Matrix<Float> {
+    /// The hidden states after the final RMSNorm, `[T, hidden]`. `observe`, when given, sees the
+    /// input `[T, in]` of every linear layer as it is computed (layer index, which input), for
+    /// calibration statistics; it must not keep the matrix.
+    public func finalHiddenStates(tokens: [Int], observe: LinearInputObserver? = nil) throws -> Matrix<Float> {
         try checkTokens(tokens)
         let c = configuration
         let count = tokens.count, h = c.hiddenSize
@@ -59,9 +61,10 @@ extension LlamaModel {
         var gateUp = Matrix<Float>.uninitialized(count, 2 * c.intermediateSize)
         var scratch = (0..<nh).map { _ in AttentionScratch(count: count, headDimension: hd) }
 
-        for layer in layers {
+        for (layerIndex, layer) in layers.enumerated() {
             // Attention block.
             rmsNorm(x, into: &normed, weight: layer.inputNorm)
+            try observe?(layerIndex, .attentionInput, normed)
             try Self.rowParallelProduct(normed, layer.queryKeyValue, into: &qkv, accumulate: false)
             qkv.values.withUnsafeMutableBufferPointer { data in
                 if let bias = layer.queryKeyValueBias {
@@ -77,16 +80,19 @@ extension LlamaModel {
                 }
             }
             try attend(qkv: qkv, into: &attention, scratch: &scratch)
+            try observe?(layerIndex, .attentionOutput, attention)
             try Self.rowParallelProduct(attention, layer.output, into: &x, accumulate: true)
 
             // MLP block.
             rmsNorm(x, into: &normed, weight: layer.postAttentionNorm)
+            try observe?(layerIndex, .mlpInput, normed)
             try Self.rowParallelProduct(normed, layer.gateUp, into: &gateUp, accumulate: false)
             gateUp.values.withUnsafeBufferPointer { source in
                 activated.values.withUnsafeMutableBufferPointer { destination in
                     LlamaKernels.swiGLU(source.baseAddress!, destination.baseAddress!, rows: count, width: c.intermediateSize)
                 }
             }
+            try observe?(layerIndex, .mlpActivated, activated)
             try Self.rowParallelProduct(activated, layer.down, into: &x, accumulate: true)
         }
         rmsNorm(x, into: &normed, weight: finalNorm)
