@@ -58,30 +58,59 @@ extension LoquatServer {
     /// Runs the forward pass over non-overlapping windows of the text (`contextLength`, default
     /// 512; at most `sampleCount` windows) and records, per targeted linear layer, the fp64 Gram
     /// matrix XᵀX of its inputs and the per-channel mean |x| and RMS. q/k/v share one input, as do
-    /// gate/up. `$/progress` per window; `$/cancelRequest` between windows.
+    /// gate/up. `$/progress` per window; `$/cancelRequest` between windows. Llama family and BERT
+    /// (`encoder.layer.N.…` names; windows are `[CLS] ≤ contextLength − 2 ids [SEP]`).
     func calibrate(_ call: IncomingCall, _ context: RequestContext) throws -> JSONValue {
         let params = try Params(call, allowed: ["model", "text", "textFile", "contextLength", "sampleCount", "seed", "targets", "name"])
         let started = ContinuousClock.now
         let resident = try workspace.model(try params.requiredString("model"))
-        try requireLlama(resident)
+        let architecture = (resident.quantized?.base.config ?? resident.checkpoint.config)?.architecture
+        if architecture != .bert { try requireLlama(resident) }
         let handle = try calibrations.newHandle(requested: try params.optionalString("name"))
         let text = try evaluationText(params)
-        let model = try forwardModels.model(for: resident, residents: workspace.allModels())
         let contextLength = try params.optionalInt("contextLength") ?? 512
-        guard contextLength >= 4, contextLength <= model.configuration.maxPositionEmbeddings else {
-            throw RPCError.invalidParams("contextLength", "must be in 4…\(model.configuration.maxPositionEmbeddings) (the model's max_position_embeddings), got \(contextLength)")
-        }
-        let tokens = try TokenizerLoader.load(for: resident.checkpoint).encode(text, addSpecialTokens: true).map(Int.init)
-        var windows = stride(from: 0, to: tokens.count, by: contextLength).map { Array(tokens[$0..<min($0 + contextLength, tokens.count)]) }
-        windows.removeAll { $0.count < 2 }
-        if let sampleCount = try params.optionalInt("sampleCount") { windows = Array(windows.prefix(sampleCount)) }
-        guard !windows.isEmpty else {
-            throw RPCError.invalidParams("text", "the text has \(tokens.count) tokens; calibration needs at least 2")
+        let tokenizer = try TokenizerLoader.load(for: resident.checkpoint)
+        let windows: [[Int]]
+        let collect: (_ windows: [[Int]], _ progress: (Int, Int) throws -> Void) throws -> [String: LayerCalibration]
+        if architecture == .bert {
+            // BERT: the text's ids without specials in chunks of ≤ contextLength − 2, each wrapped
+            // as [CLS] … [SEP] (BertCalibration.windows).
+            let model = try BertModel(checkpoint: ForwardModelCache.forwardCheckpoint(of: resident))
+            guard contextLength >= 4, contextLength <= model.maxPositions else {
+                throw RPCError.invalidParams("contextLength", "must be in 4…\(model.maxPositions) (the model's max_position_embeddings), got \(contextLength)")
+            }
+            let specials = tokenizer.encode("", addSpecialTokens: true).map(Int.init)
+            guard specials.count == 2 else {
+                throw RPCError.invalidParams("model", "the tokenizer does not wrap a sequence in [CLS] … [SEP]")
+            }
+            let tokens = tokenizer.encode(text, addSpecialTokens: false).map(Int.init)
+            var bertWindows = BertCalibration.windows(tokens: tokens, contextLength: contextLength,
+                                                      classToken: specials[0], separatorToken: specials[1])
+            if let sampleCount = try params.optionalInt("sampleCount") { bertWindows = Array(bertWindows.prefix(sampleCount)) }
+            guard !bertWindows.isEmpty else {
+                throw RPCError.invalidParams("text", "the text has no tokens; calibration needs at least 1")
+            }
+            windows = bertWindows
+            collect = { try BertCalibration.collect(model: model, windows: $0, progress: $1) }
+        } else {
+            let model = try forwardModels.model(for: resident, residents: workspace.allModels())
+            guard contextLength >= 4, contextLength <= model.configuration.maxPositionEmbeddings else {
+                throw RPCError.invalidParams("contextLength", "must be in 4…\(model.configuration.maxPositionEmbeddings) (the model's max_position_embeddings), got \(contextLength)")
+            }
+            let tokens = tokenizer.encode(text, addSpecialTokens: true).map(Int.init)
+            var llamaWindows = stride(from: 0, to: tokens.count, by: contextLength).map { Array(tokens[$0..<min($0 + contextLength, tokens.count)]) }
+            llamaWindows.removeAll { $0.count < 2 }
+            if let sampleCount = try params.optionalInt("sampleCount") { llamaWindows = Array(llamaWindows.prefix(sampleCount)) }
+            guard !llamaWindows.isEmpty else {
+                throw RPCError.invalidParams("text", "the text has \(tokens.count) tokens; calibration needs at least 2")
+            }
+            windows = llamaWindows
+            collect = { try LlamaCalibration.collect(model: model, windows: $0, progress: $1) }
         }
         let progress = context.progress(title: "Calibrating \(resident.handle)")
         progress.begin(message: "\(windows.count) windows of ≤ \(contextLength) tokens")
         defer { progress.end() }
-        var layers = try LlamaCalibration.collect(model: model, windows: windows) { done, total in
+        var layers = try collect(windows) { done, total in
             try context.checkCancellation()
             progress.report(message: "window \(done) of \(total)", completed: done, total: total)
         }

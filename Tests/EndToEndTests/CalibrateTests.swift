@@ -44,10 +44,46 @@ final class CalibrateTests: XCTestCase {
         XCTAssertEqual(unknown["error"]?["data"]?["param"], "calibration")
         let short = try session.request("calibrate", ["model": "base", "text": "a"])
         XCTAssertEqual(short["error"]?["data"]?["param"], "text")
-        if let miniLM = SampleModels.miniLMDirectory {
-            XCTAssertNotNil(try session.request("model/load", ["path": .string(miniLM), "name": "bert"])["result"])
-            XCTAssertEqual(try session.request("calibrate", ["model": "bert", "text": "some text"])["error"]?["code"], -32002)
+        XCTAssertEqual(session.finish(), 0)
+    }
+
+    /// BERT (all-MiniLM-L6-v2): calibrate through the encoder's forward pass, then GPTQ int3 of
+    /// layer 0 beats int3 round-to-nearest on the calibrated output error.
+    func testMiniLMCalibrationDrivesGPTQ() throws {
+        guard let miniLM = SampleModels.miniLMDirectory else { throw XCTSkip("MiniLM sample model not fetched") }
+        let session = try DaemonSession()
+        XCTAssertNotNil(try session.request("model/load", ["path": .string(miniLM), "name": "bert"])["result"])
+        let calibration = try XCTUnwrap(session.request("calibrate", [
+            "model": "bert", "text": .string(EvaluateTests.text), "contextLength": 128, "sampleCount": 8, "name": "cal",
+        ])["result"])
+        // The text is 304 WordPiece ids: [CLS] 126 ids [SEP], [CLS] 126 ids [SEP], [CLS] 52 ids [SEP].
+        XCTAssertEqual(calibration["windowCount"], 3)
+        XCTAssertEqual(calibration["tokenCount"], 310)
+        let widths = Dictionary(uniqueKeysWithValues: (calibration["layers"]?.arrayValue ?? []).compactMap { layer in
+            layer["name"]?.stringValue.map { ($0, layer["inputWidth"]?.intValue ?? 0) }
+        })
+        XCTAssertEqual(widths.count, 36, "6 linear weights in each of MiniLM's 6 layers")
+        XCTAssertEqual(widths["encoder.layer.0.attention.self.query.weight"], 384)
+        XCTAssertEqual(widths["encoder.layer.5.output.dense.weight"], 1536)
+
+        func ledger(_ method: String, _ name: String) throws -> [JSONValue] {
+            let result = try session.request("quantize", ["model": "bert", "method": .string(method), "bits": 3,
+                                                          "targets": ["encoder.layer.0.*"], "calibration": "cal",
+                                                          "name": .string(name)])
+            return try XCTUnwrap(result["result"]?["layers"]?.arrayValue, "\(result)")
         }
+        let gptq = try ledger("gptq", "g3")
+        let rtn = try ledger("int", "r3")
+        XCTAssertEqual(gptq.count, 6, "q, k, v, attention.output.dense, intermediate.dense, output.dense")
+        XCTAssertEqual(gptq.count, rtn.count)
+        for (g, r) in zip(gptq, rtn) {
+            let gptqError = try XCTUnwrap(g["outputRelativeError"]?.doubleValue, "\(g)")
+            let rtnError = try XCTUnwrap(r["outputRelativeError"]?.doubleValue, "\(r)")
+            XCTAssertEqual(g["name"], r["name"])
+            XCTAssertLessThan(gptqError, rtnError, "\(g["name"]?.stringValue ?? ""): GPTQ minimises the calibrated output error")
+        }
+        let empty = try session.request("calibrate", ["model": "bert", "text": " "])
+        XCTAssertEqual(empty["error"]?["data"]?["param"], "text")
         XCTAssertEqual(session.finish(), 0)
     }
 }
