@@ -67,6 +67,12 @@ public enum GGUFTensorType {
         case .q5_0: return 8
         case .q5_1: return 9
         case .bf16: return 32
+        // K-quant files are named by their recipe; one K type throughout is the "_S" recipe.
+        case .q2_K: return 10
+        case .q3_K: return 11
+        case .q4_K: return 14
+        case .q5_K: return 16
+        case .q6_K: return 18
         default: return nil
         }
     }

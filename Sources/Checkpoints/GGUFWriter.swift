@@ -23,7 +23,8 @@ public struct GGUFWriter: Sendable {
     public var alignment: Int
 
     /// Types accepted as `weightType`.
-    public static let weightTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1]
+    public static let weightTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1,
+                                              .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     public init(hyperparameters: LlamaHyperparameters, weightType: DType, extraMetadata: [GGUFKeyValue] = [],
                 alignment: Int = 32) {
@@ -98,11 +99,24 @@ public struct GGUFWriter: Sendable {
         return infos
     }
 
-    /// F32 for 1-D tensors; `weightType` for the rest, F16 when rows are not whole blocks.
+    /// F32 for 1-D tensors; `weightType` for the rest. Rows that are not whole blocks fall back
+    /// as llama.cpp's quantizer does (formats.md §2.7): Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0,
+    /// and Q2_K/Q3_K → Q4_0 (llama.cpp uses IQ4_NL there, which has no encoder here); F16 when
+    /// not even 32-element blocks fit. SmolLM2's 576-wide rows take the fallback; only ffn_down
+    /// (1536) is a K-quant.
     public func storageType(of tensor: Tensor) -> DType {
         if tensor.shape.count <= 1 { return .f32 }
         let rowLength = tensor.shape.last ?? 1
-        return rowLength % weightType.blockSize == 0 ? weightType : .f16
+        if rowLength % weightType.blockSize == 0 { return weightType }
+        let fallback: DType
+        switch weightType {
+        case .q4_K: fallback = .q5_0
+        case .q5_K: fallback = .q5_1
+        case .q6_K: fallback = .q8_0
+        case .q2_K, .q3_K: fallback = .q4_0
+        default: return .f16
+        }
+        return rowLength % fallback.blockSize == 0 ? fallback : .f16
     }
 
     /// The complete metadata, in the order it is written.

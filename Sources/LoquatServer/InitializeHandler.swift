@@ -29,7 +29,7 @@ extension LoquatServer {
                 "read": ["safetensors", "safetensors-sharded", "gguf", "loquat"],
                 "write": ["safetensors", "gguf", "bnb", "loquat"],
                 "ggufTypesRead": .strings(["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]),
-                "ggufTypesWrite": .strings(["F32", "F16", "Q8_0", "Q4_0"]),
+                "ggufTypesWrite": .strings(GGUFWriter.weightTypes.map(\.rawValue)),
                 "safetensorsDTypesWrite": .strings(["F32", "F16", "BF16"]),
                 // A quantized model's GGUF export re-encodes its dequantized weights as any type the writer encodes.
                 "quantizedGGUFTypesWrite": .strings(GGUFWriter.weightTypes.map(\.rawValue)),

@@ -45,7 +45,7 @@ extension LoquatServer {
 
         let plan: SavePlan
         if format == "gguf" {
-            let dtypeName = try params.optionalChoice("dtype", ["F32", "F16", "Q8_0", "Q4_0"]) ?? "F16"
+            let dtypeName = try params.optionalChoice("dtype", GGUFWriter.weightTypes.map(\.rawValue)) ?? "F16"
             plan = SavePlan.gguf(path: path, dtype: DType(rawValue: dtypeName)!)
         } else {
             let dtypeName = try params.optionalChoice("dtype", ["F32", "F16", "BF16"])
