@@ -11,36 +11,15 @@ public enum BertCalibration {
     public static func collect(model: BertModel, windows: [[Int]],
                                progress: (Int, Int) throws -> Void) throws -> [String: LayerCalibration] {
         let sites = BertLinearInputSite.allCases
-        var grams: [[Matrix<Double>?]] = Array(repeating: Array(repeating: nil, count: sites.count), count: model.layers.count)
-        var absoluteSums: [[[Double]]] = Array(repeating: Array(repeating: [], count: sites.count), count: model.layers.count)
-        var squareSums = absoluteSums
-        var tokenCount = 0
+        var sums = CalibrationAccumulator(layerCount: model.layers.count, siteCount: sites.count)
         for (index, window) in windows.enumerated() {
             _ = try model.hiddenStates(tokens: window) { layer, site, input in
-                let slot = sites.firstIndex(of: site)!
-                if grams[layer][slot] == nil {
-                    grams[layer][slot] = Matrix<Double>(zeros: input.columnCount, input.columnCount)
-                    absoluteSums[layer][slot] = [Double](repeating: 0, count: input.columnCount)
-                    squareSums[layer][slot] = absoluteSums[layer][slot]
-                }
-                try LinearAlgebra.accumulateGram(input, into: &grams[layer][slot]!)
-                LlamaCalibration.accumulateChannels(input, absolute: &absoluteSums[layer][slot], squares: &squareSums[layer][slot])
+                try sums.add(layer: layer, site: sites.firstIndex(of: site)!, input: input)
             }
-            tokenCount += window.count
+            sums.countTokens(window.count)
             try progress(index + 1, windows.count)
         }
-        var result: [String: LayerCalibration] = [:]
-        let count = Double(max(1, tokenCount))
-        for layer in 0..<model.layers.count {
-            for (slot, site) in sites.enumerated() {
-                guard let gram = grams[layer][slot] else { continue }
-                let statistics = LayerCalibration(gram: gram, tokenCount: tokenCount,
-                                                  meanAbsolute: absoluteSums[layer][slot].map { $0 / count },
-                                                  rootMeanSquare: squareSums[layer][slot].map { ($0 / count).squareRoot() })
-                for projection in site.projections { result["encoder.layer.\(layer).\(projection).weight"] = statistics }
-            }
-        }
-        return result
+        return sums.statistics { layer, site in sites[site].projections.map { "encoder.layer.\(layer).\($0).weight" } }
     }
 
     /// BERT calibration windows: the text's token ids *without* specials, split into consecutive

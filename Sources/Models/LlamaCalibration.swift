@@ -31,50 +31,14 @@ public enum LlamaCalibration {
     public static func collect(model: LlamaModel, windows: [[Int]],
                                progress: (Int, Int) throws -> Void) throws -> [String: LayerCalibration] {
         let sites = LinearInputSite.allCases
-        var grams: [[Matrix<Double>?]] = Array(repeating: Array(repeating: nil, count: sites.count), count: model.layers.count)
-        var absoluteSums: [[[Double]]] = Array(repeating: Array(repeating: [], count: sites.count), count: model.layers.count)
-        var squareSums = absoluteSums
-        var tokenCount = 0
+        var sums = CalibrationAccumulator(layerCount: model.layers.count, siteCount: sites.count)
         for (index, window) in windows.enumerated() {
             _ = try model.finalHiddenStates(tokens: window) { layer, site, input in
-                let slot = sites.firstIndex(of: site)!
-                if grams[layer][slot] == nil {
-                    grams[layer][slot] = Matrix<Double>(zeros: input.columnCount, input.columnCount)
-                    absoluteSums[layer][slot] = [Double](repeating: 0, count: input.columnCount)
-                    squareSums[layer][slot] = absoluteSums[layer][slot]
-                }
-                try LinearAlgebra.accumulateGram(input, into: &grams[layer][slot]!)
-                Self.accumulateChannels(input, absolute: &absoluteSums[layer][slot], squares: &squareSums[layer][slot])
+                try sums.add(layer: layer, site: sites.firstIndex(of: site)!, input: input)
             }
-            tokenCount += window.count
+            sums.countTokens(window.count)
             try progress(index + 1, windows.count)
         }
-        var result: [String: LayerCalibration] = [:]
-        let count = Double(max(1, tokenCount))
-        for layer in 0..<model.layers.count {
-            for (slot, site) in sites.enumerated() {
-                guard let gram = grams[layer][slot] else { continue }
-                let statistics = LayerCalibration(gram: gram, tokenCount: tokenCount,
-                                                  meanAbsolute: absoluteSums[layer][slot].map { $0 / count },
-                                                  rootMeanSquare: squareSums[layer][slot].map { ($0 / count).squareRoot() })
-                for projection in site.projections { result["model.layers.\(layer).\(projection).weight"] = statistics }
-            }
-        }
-        return result
-    }
-
-    /// Σ_t |x_tj| and Σ_t x_tj² per column j, in Float64.
-    static func accumulateChannels(_ input: Matrix<Float>, absolute: inout [Double], squares: inout [Double]) {
-        let width = input.columnCount
-        input.values.withUnsafeBufferPointer { values in
-            for row in 0..<input.rowCount {
-                let base = row * width
-                for column in 0..<width {
-                    let value = Double(values[base + column])
-                    absolute[column] += abs(value)
-                    squares[column] += value * value
-                }
-            }
-        }
+        return sums.statistics { layer, site in sites[site].projections.map { "model.layers.\(layer).\($0).weight" } }
     }
 }
