@@ -56,6 +56,23 @@ with loquat.Client() as client:
     step("model/save → GGUF Q8_0 (llama.cpp layout)", lambda: client.save("smollm2", q8, dtype="Q8_0"))
     step("model/load of the Q8_0 GGUF", lambda: client.load(q8, name="smollm2-q8"))
 
+    print("\nQuantize the resident SmolLM2 and compare with it on the fly (no reload, no logit files)")
+    text_path = os.path.join(os.path.dirname(__file__), "..", "Tests", "ModelsTests", "Fixtures", "llama", "public-domain.txt")
+    with open(text_path) as source:
+        text = source.read()[:6000]
+    for method, bits in (("nf4", 4), ("int", 3)):
+        name = f"smollm2-{method}" + ("" if method == "nf4" else str(bits))
+        result = step(f"quantize {method} {bits}-bit (210 layers)", lambda: client.quantize("smollm2", method, bits=bits, name=name))
+        errors = [layer["relativeError"] for layer in result["layers"]]
+        print(f"    {result['bitsPerWeight']:.3f} bits/weight, mean relative weight error {sum(errors) / len(errors):.4f}")
+        evaluation = step(f"evaluate {name} against smollm2 (ctx 256)",
+                          lambda: client.evaluate(name, ["perplexity", "kld", "top1Agreement"], reference="smollm2",
+                                                  text=text, context_length=256, max_chunks=4))
+        print(f"    perplexity {evaluation['perplexity']['value']:.2f} ± {evaluation['perplexity']['standardError']:.2f}, "
+              f"KLD {evaluation['kld']['mean']:.4f} nats, top-1 agreement {100 * evaluation['top1Agreement']:.1f}%")
+    base = client.evaluate("smollm2", ["perplexity"], text=text, context_length=256, max_chunks=4)
+    print(f"    full-precision perplexity {base['perplexity']['value']:.2f} on the same windows")
+
     print("\nall-MiniLM-L6-v2 (fp32 safetensors)")
     bert = step("model/load", lambda: client.load(minilm, name="minilm"))
     print(f"    {bert['tensorCount']} tensors, {bert['parameterCount']:,} parameters")
