@@ -139,4 +139,22 @@ enum TokenizerJSON {
         }
         return (model, vocab)
     }
+
+    /// Token strings by id: the vocab (ids below 2²⁴, so a hostile id cannot allocate a huge
+    /// table), then added tokens in the ids the vocab leaves free; missing ids stay nil.
+    static func tokensByID(vocab: JSONObject, added: [AddedToken], path: String) throws -> [String?] {
+        var tokens: [String?] = []
+        for (token, idValue) in vocab {
+            guard let id = idValue.intValue, id >= 0, id < 1 << 24 else {
+                throw TokenizerError(.malformed, path: path, field: "model.vocab[\"\(token)\"]", "expected a non-negative id")
+            }
+            if id >= tokens.count { tokens += [String?](repeating: nil, count: id + 1 - tokens.count) }
+            tokens[id] = token
+        }
+        for token in added {
+            if Int(token.id) >= tokens.count { tokens += [String?](repeating: nil, count: Int(token.id) + 1 - tokens.count) }
+            if tokens[Int(token.id)] == nil { tokens[Int(token.id)] = token.content }
+        }
+        return tokens
+    }
 }

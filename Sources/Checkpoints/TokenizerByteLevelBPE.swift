@@ -193,19 +193,8 @@ public final class ByteLevelBPETokenizer: Sendable {
             throw TokenizerError(.unsupported, path: path, field: "pre_tokenizer",
                                  "\(TokenizerMetadata.describePreTokenizer(root["pre_tokenizer"])) is none of GPT-2, Llama 3, SmolLM, Qwen2")
         }
-        var tokens: [String?] = []
-        for (token, idValue) in vocab {
-            guard let id = idValue.intValue, id >= 0, id < 1 << 24 else {
-                throw TokenizerError(.malformed, path: path, field: "model.vocab[\"\(token)\"]", "expected a non-negative id")
-            }
-            if id >= tokens.count { tokens += [String?](repeating: nil, count: id + 1 - tokens.count) }
-            tokens[id] = token
-        }
         let added = try AddedToken.parseList(root["added_tokens"], path: path)
-        for token in added {
-            if Int(token.id) >= tokens.count { tokens += [String?](repeating: nil, count: Int(token.id) + 1 - tokens.count) }
-            if tokens[Int(token.id)] == nil { tokens[Int(token.id)] = token.content }
-        }
+        let tokens = try TokenizerJSON.tokensByID(vocab: vocab, added: added, path: path)
         var pairs: [(String, String)] = []
         for (index, merge) in (model["merges"]?.arrayValue ?? []).enumerated() {
             if let text = merge.stringValue, let space = text.firstIndex(of: " ") {

@@ -70,19 +70,8 @@ public final class WordPieceTokenizer: Sendable {
     /// null, `pre_tokenizer` BertPreTokenizer).
     public convenience init(tokenizerJSON root: JSONValue, path: String = "tokenizer.json") throws {
         let (model, vocab) = try TokenizerJSON.model(of: root, type: "WordPiece", path: path)
-        var tokens: [String?] = []
-        for (token, idValue) in vocab {
-            guard let id = idValue.intValue, id >= 0, id < 1 << 24 else {
-                throw TokenizerError(.malformed, path: path, field: "model.vocab[\"\(token)\"]", "expected a non-negative id")
-            }
-            if id >= tokens.count { tokens += [String?](repeating: nil, count: id + 1 - tokens.count) }
-            tokens[id] = token
-        }
         let added = try AddedToken.parseList(root["added_tokens"], path: path)
-        for token in added {
-            if Int(token.id) >= tokens.count { tokens += [String?](repeating: nil, count: Int(token.id) + 1 - tokens.count) }
-            if tokens[Int(token.id)] == nil { tokens[Int(token.id)] = token.content }
-        }
+        let tokens = try TokenizerJSON.tokensByID(vocab: vocab, added: added, path: path)
         var normalizer: Normalizer?
         if let value = root["normalizer"], !value.isNull {
             guard value["type"]?.stringValue == "BertNormalizer" else {
