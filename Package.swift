@@ -49,6 +49,7 @@ let package = Package(
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Checkpoints", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "Quantization", "LinearAlgebra", "Checkpoints", "Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"]),
         .testTarget(name: "LoquatServerTests", dependencies: ["LoquatServer", "JSON", "TestSupport"]),

@@ -1,0 +1,48 @@
+import LinearAlgebra
+import Quantization
+import Tensors
+
+/// The per-layer numbers `initAdapter` reports, all relative Frobenius norms in Float64.
+public enum LayerErrors {
+    /// `W − approximation` in Float64 `[out, in]`.
+    public static func residual(original: Matrix<Float>, approximation: Matrix<Float>) -> Matrix<Double> {
+        precondition(original.shape == approximation.shape)
+        var values = [Double](repeating: 0, count: original.values.count)
+        original.values.withUnsafeBufferPointer { w in
+            approximation.values.withUnsafeBufferPointer { q in
+                for i in values.indices { values[i] = Double(w[i]) - Double(q[i]) }
+            }
+        }
+        return Matrix(rowCount: original.rowCount, columnCount: original.columnCount, values: values)
+    }
+
+    /// `‖M‖²_F`.
+    public static func squaredNorm(_ m: Matrix<Double>) -> Double { m.values.reduce(0) { $0 + $1 * $1 } }
+
+    public static func squaredNorm(_ m: Matrix<Float>) -> Double { m.values.reduce(0) { $0 + Double($1) * Double($1) } }
+
+    /// `‖X Mᵀ‖²_F = tr(M H Mᵀ)` from the Gram matrix `H = XᵀX [in, in]`: one `dgemm` and a dot.
+    public static func outputSquaredNorm(_ m: Matrix<Double>, gram: Matrix<Double>) throws -> Double {
+        let mh = try LinearAlgebra.multiply(m, gram)
+        var sum = 0.0
+        mh.values.withUnsafeBufferPointer { a in
+            m.values.withUnsafeBufferPointer { b in
+                for i in 0..<a.count { sum += a[i] * b[i] }
+            }
+        }
+        return max(sum, 0)
+    }
+
+    /// `‖E − ΔW‖` where `ΔW` is what the adapter adds, `E = W − base` in Float64.
+    public static func subtracting(_ e: Matrix<Double>, _ delta: Matrix<Float>) -> Matrix<Double> {
+        precondition(e.shape == delta.shape)
+        var result = e
+        for i in result.values.indices { result.values[i] -= Double(delta.values[i]) }
+        return result
+    }
+
+    public static func ratio(_ numerator: Double, _ denominator: Double) -> Double {
+        if numerator == 0 { return 0 }
+        return denominator == 0 ? .infinity : (numerator / denominator).squareRoot()
+    }
+}
