@@ -31,6 +31,16 @@ public enum BLASRuntime {
         set { openblas_set_num_threads(Int32(clamping: max(1, newValue))) }
     }
 
+    /// Runs `body` with one BLAS thread when `condition` holds (our own parallel-for already
+    /// fills the cores), restoring the previous count afterwards.
+    public static func singleThreaded<Result>(when condition: Bool, _ body: () throws -> Result) rethrows -> Result {
+        guard condition, threadCount > 1 else { return try body() }
+        let previous = threadCount
+        threadCount = 1
+        defer { threadCount = previous }
+        return try body()
+    }
+
     /// Instruction-set level of an OpenBLAS x86 kernel family, lowest first.
     enum KernelLevel: Int, Comparable {
         case legacy = 0, avx2 = 1, avx512 = 2

@@ -1,3 +1,4 @@
+import Adapters
 import Checkpoints
 import JSON
 import JSONRPC
@@ -28,6 +29,9 @@ enum ErrorMapping {
             }
         case let error as QuantizationError:
             return quantizationError(error, layer: nil)
+        case let error as AdapterError:
+            return RPCError(code: RPCError.Code.invalidParams, message: "Invalid params: \(error)",
+                            data: ["param": .string(error.parameter), "reason": .string(error.description)])
         case let error as LayerFailure:
             if let underlying = error.underlying as? QuantizationError { return quantizationError(underlying, layer: error.layer) }
             var mapped = rpcError(error.underlying)

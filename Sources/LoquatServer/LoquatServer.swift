@@ -10,6 +10,7 @@ public final class LoquatServer: RPCMethodHandler {
     let initializeCount = Atomic<Int>(0)
     let forwardModels = ForwardModelCache()
     let calibrations = CalibrationStore()
+    let adapters = AdapterStore()
     let environment: ServerEnvironment
 
     public init(environment: ServerEnvironment) {
@@ -31,13 +32,19 @@ public final class LoquatServer: RPCMethodHandler {
             "quantize/plan": { call, context in try self.quantizePlan(call, context) },
             "evaluate": { call, context in try self.evaluate(call, context) },
             "calibrate": { call, context in try self.calibrate(call, context) },
+            "initAdapter": { call, context in try self.initAdapter(call, context) },
+            "adapter/save": { call, context in try self.saveAdapter(call, context) },
+            "adapter/load": { call, _ in try self.loadAdapter(call) },
+            "adapter/list": { call, _ in try self.listAdapters(call) },
+            "adapter/unload": { call, _ in try self.unloadAdapter(call) },
         ]
     }
 
     /// Every method a client may call, for `initialize`.
     static let methodNames = ["initialize", "initialized", "shutdown", "exit", "$/cancelRequest",
                               "model/load", "model/info", "model/list", "model/unload", "model/save",
-                              "quantize", "quantize/plan", "evaluate", "calibrate"]
+                              "quantize", "quantize/plan", "evaluate", "calibrate",
+                              "initAdapter", "adapter/save", "adapter/load", "adapter/list", "adapter/unload"]
 
     public func handle(_ call: IncomingCall, context: RequestContext) throws -> JSONValue {
         guard let route = routes[call.method] else { throw RPCError.methodNotFound(call.method) }

@@ -87,3 +87,41 @@ struct Params {
         return match
     }
 }
+
+extension Params {
+    /// A required positive integer.
+    func requiredInt(_ key: String) throws -> Int {
+        guard has(key) else { throw RPCError.invalidParams(key, "missing required parameter") }
+        return try optionalInt(key)!
+    }
+
+    /// A non-negative integer (seeds).
+    func optionalNonNegativeInt(_ key: String) throws -> Int? {
+        guard has(key), let value = object[key] else { return nil }
+        guard let number = value.intValue, number >= 0 else {
+            throw RPCError.invalidParams(key, "expected a non-negative integer, got \(value)")
+        }
+        return number
+    }
+
+    /// A finite number, optionally required to be positive or non-negative.
+    func optionalDouble(_ key: String, positive: Bool = false, nonNegative: Bool = false) throws -> Double? {
+        guard has(key), let value = object[key] else { return nil }
+        guard let number = value.doubleValue, number.isFinite else { throw RPCError.invalidParams(key, "expected a number, got \(value.typeName)") }
+        if positive && !(number > 0) { throw RPCError.invalidParams(key, "must be positive, got \(number)") }
+        if nonNegative && !(number >= 0) { throw RPCError.invalidParams(key, "must be ≥ 0, got \(number)") }
+        return number
+    }
+
+    /// `{key: number}` in the order given (PEFT's rank_pattern / alpha_pattern).
+    func optionalNumberMap(_ key: String, integers: Bool) throws -> [(String, Double)] {
+        guard has(key), let value = object[key] else { return [] }
+        guard case let .object(members) = value else { throw RPCError.invalidParams(key, "expected an object of {pattern: number}") }
+        return try members.map { name, entry in
+            guard let number = entry.doubleValue, number.isFinite, number > 0, !integers || number == number.rounded() else {
+                throw RPCError.invalidParams(key, "\"\(name)\": expected a positive \(integers ? "integer" : "number"), got \(entry)")
+            }
+            return (name, number)
+        }
+    }
+}

@@ -141,7 +141,7 @@ extension LoquatServer {
 
     /// Refuses outputs that exist (without overwrite) or that are the source of any resident
     /// model (ever): writing there would change bytes that mmap'd tensors point into.
-    private func refuseUnsafeTargets(_ outputs: [String], overwrite: Bool) throws {
+    func refuseUnsafeTargets(_ outputs: [String], overwrite: Bool) throws {
         let sources = workspace.allModels().flatMap(\.checkpoint.sourceFiles)
         let sourceIdentities = sources.compactMap { source in FileSystem.identity(of: source).map { (source, $0) } }
         for output in outputs {
