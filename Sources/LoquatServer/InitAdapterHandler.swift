@@ -96,9 +96,10 @@ extension LoquatServer {
             let layerRank = rankPattern.value(for: module).map { Int($0) } ?? rank
             let limit = min(tensor.shape[0], tensor.shape[1])
             guard layerRank <= limit else {
-                throw RPCError(code: RPCError.Code.invalidParams, message: "Invalid params: rank",
-                               data: ["param": .string(rankPattern.value(for: module) != nil ? "rankPattern" : "rank"), "layer": .string(name),
-                                      "reason": .string("rank \(layerRank) is larger than min(out, in) = \(limit) of \(name) \(tensor.shape)")])
+                let reason = "rank \(layerRank) is larger than min(out, in) = \(limit) of \(name) \(tensor.shape)"
+                let param = rankPattern.value(for: module) != nil ? "rankPattern" : "rank"
+                throw RPCError(code: RPCError.Code.invalidParams, message: "Invalid params: \(param): \(reason)",
+                               data: ["param": .string(param), "layer": .string(name), "reason": .string(reason)])
             }
             // The weight is decoded later, per layer, inside the parallel job.
             return LayerInitInput(module: module, weight: Matrix(zeros: 0, 0), quantized: layer?.weight, calibration: layerCalibration,

@@ -24,7 +24,8 @@ final class OpenRPCTests: XCTestCase {
     /// The order in which methods' examples are replayed, so that each sees the state the ones
     /// before it made (models loaded before they are described, saved, unloaded; shutdown last).
     static let replayOrder = ["initialize", "initialized", "$/cancelRequest", "model/load", "model/info", "model/list",
-                              "calibrate", "quantize", "quantize/plan", "evaluate", "model/save", "model/unload", "shutdown", "exit"]
+                              "calibrate", "quantize", "quantize/plan", "initAdapter", "adapter/list", "adapter/save",
+                              "adapter/load", "adapter/unload", "evaluate", "model/save", "model/unload", "shutdown", "exit"]
 
     private func loadDocument() throws -> OpenRPCDocument {
         let text = try String(contentsOf: Self.documentURL, encoding: .utf8)

@@ -255,6 +255,43 @@ class Client:
             body["reference"] = _model_handle(body["reference"])
         return self.request("evaluate", body, on_progress=on_progress, timeout=timeout)
 
+    def calibrate(self, model, **params):
+        """``calibrate``: ``text`` or ``text_file``, ``context_length``, ``sample_count``, ``targets``,
+        ``name``; returns the calibration handle's summary (per-layer Gram matrices stay resident)."""
+        return self._request_with("calibrate", {"model": _model_handle(model)}, params)
+
+    def init_adapter(self, model, method, rank, **params):
+        """``initAdapter``: ``method`` is an initialisation (lora, gaussian, pissa, olora, loftq, lqer,
+        qera-approx, cloq, quailora, lq-lora, qa-lora, auto); keywords in snake_case (``alpha``,
+        ``use_rslora``, ``use_dora``, ``iterations``, ``calibration``, ``targets``, ``rank_pattern``,
+        ``alpha_pattern``, ``seed``, ``svd``, ``damping``, ``candidates``, ``name``, ``model_name``)."""
+        return self._request_with("initAdapter", {"model": _model_handle(model), "method": method, "rank": rank}, params)
+
+    def save_adapter(self, adapter, path, **params):
+        """``adapter/save`` as a PEFT directory: ``overwrite``, ``base_model_name_or_path``."""
+        return self._request_with("adapter/save", {"adapter": _adapter_handle(adapter), "path": os.fspath(path)}, params)
+
+    def load_adapter(self, path, **params):
+        """``adapter/load`` of a PEFT directory: ``model`` (checks shapes against it), ``name``."""
+        if "model" in params:
+            params["model"] = _model_handle(params["model"])
+        return self._request_with("adapter/load", {"path": os.fspath(path)}, params)
+
+    def list_adapters(self):
+        return self.call("adapter/list")["adapters"]
+
+    def unload_adapter(self, adapter):
+        return self.call("adapter/unload", adapter=_adapter_handle(adapter))
+
+    def _request_with(self, method, body, params):
+        """``body`` plus the snake_case keywords as camelCase params (None dropped)."""
+        on_progress, timeout = params.pop("on_progress", None), params.pop("timeout", None)
+        special = {"use_rslora": "useRSLoRA", "use_dora": "useDoRA"}
+        for key, value in params.items():
+            if value is not None:
+                body[special.get(key) or _camel(key)] = value
+        return self.request(method, body, on_progress=on_progress, timeout=timeout)
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _check_open(self, method):
@@ -340,3 +377,13 @@ def _describe_status(returncode):
     if returncode < 0:
         return "killed by signal %d" % -returncode
     return "exit status %d" % returncode
+
+
+def _camel(name):
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _adapter_handle(adapter):
+    """A handle string, or a result dict that has an ``adapter`` key."""
+    return adapter["adapter"] if isinstance(adapter, dict) else adapter

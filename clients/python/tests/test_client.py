@@ -178,6 +178,30 @@ class MiniLMTests(unittest.TestCase):
         self.client.unload("mini")
         self.assertEqual(self.client.list_models(), [])
 
+    def test_adapter_wrappers(self):
+        """calibrate → quantize → init_adapter (cloq, DoRA) → save_adapter → load_adapter → unload."""
+        model = self.client.load(MINILM, name="bert")
+        calibration = self.client.calibrate(model, text="The quick brown fox jumps over the lazy dog. " * 20,
+                                            context_length=64, sample_count=2, targets="encoder.layer.0.*")
+        quantized = self.client.quantize(model, "nf4", targets="encoder.layer.0.*", name="bert-nf4")
+        made = self.client.init_adapter(quantized, "cloq", 4, calibration=calibration["calibration"], use_dora=True,
+                                        rank_pattern={"value": 2}, name="bert-cloq")
+        self.assertEqual(made["adapter"], "bert-cloq")
+        ranks = {layer["name"]: layer["rank"] for layer in made["layers"]}
+        self.assertEqual(ranks["encoder.layer.0.attention.self.value.weight"], 2)
+        for layer in made["layers"]:
+            self.assertLess(layer["outputErrorAfter"], layer["outputErrorBefore"])
+        with tempfile.TemporaryDirectory() as directory:
+            saved = self.client.save_adapter(made, os.path.join(directory, "peft"))
+            self.assertEqual(saved["maxAbsDeltaDifference"], 0)
+            loaded = self.client.load_adapter(os.path.join(directory, "peft"), model=quantized, name="copy")
+            self.assertTrue(loaded["useDoRA"])
+        self.assertEqual(sorted(a["adapter"] for a in self.client.list_adapters()), ["bert-cloq", "copy"])
+        self.client.unload_adapter("copy")
+        with self.assertRaises(loquat.LoquatError) as raised:
+            self.client.init_adapter(quantized, "cloq", 4)
+        self.assertEqual(raised.exception.data["param"], "calibration")
+
     def test_progress_callback_gets_begin_report_end(self):
         self.client.load(MINILM, name="mini")
         values = []
