@@ -54,10 +54,7 @@ extension LoquatServer {
                                                 "maxChunks", "scoring", "adapter"])
         let started = ContinuousClock.now
         let resident = try workspace.model(try params.requiredString("model"))
-        if params.has("adapter") {
-            throw RPCError(code: RPCError.Code.unsupported, message: "Unsupported: adapter",
-                           data: ["param": "adapter", "reason": "adapters arrive with initAdapter (a later issue)"])
-        }
+        let adapter = try params.optionalString("adapter").map { try adapters.adapter($0) }
         let metrics = try params.requiredStrings("metrics", allowed: Self.evaluateMetrics + Self.laterMetrics)
         if let later = metrics.first(where: Self.laterMetrics.contains) {
             throw RPCError(code: RPCError.Code.unsupported, message: "Unsupported: metric \(later)",
@@ -79,12 +76,23 @@ extension LoquatServer {
         let tokenizer = try TokenizerLoader.load(for: resident.checkpoint)
         let tokens = tokenizer.encode(text, addSpecialTokens: true).map(Int.init)
         let residents = workspace.allModels()
-        let model = try forwardModels.model(for: resident, residents: residents)
+        var model = try forwardModels.model(for: resident, residents: residents)
+        if let adapter {
+            do {
+                model = try model.applying(adapter.adapter)
+            } catch let error as LlamaAdapterError {
+                guard case let .mismatch(module, reason) = error else { throw error }
+                throw RPCError(code: RPCError.Code.shapeMismatch, message: "Shape mismatch: \(module)",
+                               data: ["param": "adapter", "layer": .string(module),
+                                      "reason": .string("\(adapter.handle) does not fit \(resident.handle): \(reason)")])
+            }
+        }
         guard contextLength >= 4, contextLength <= model.configuration.maxPositionEmbeddings else {
             throw RPCError.invalidParams("contextLength", "must be in 4…\(model.configuration.maxPositionEmbeddings) (the model's max_position_embeddings), got \(contextLength)")
         }
         var result: JSONObject = ["model": .string(resident.handle), "tokenCount": .int(tokens.count),
                                   "contextLength": .int(contextLength)]
+        if let adapter { result["adapter"] = .string(adapter.handle) }
         let progress = context.progress(title: "Evaluating \(resident.handle)")
         progress.begin(message: metrics.joined(separator: ", "))
         defer { progress.end() }

@@ -65,7 +65,9 @@ extension LlamaModel {
             // Attention block.
             rmsNorm(x, into: &normed, weight: layer.inputNorm)
             try observe?(layerIndex, .attentionInput, normed)
+            let layerAdapters = adapters?[layerIndex]
             try Self.rowParallelProduct(normed, layer.queryKeyValue, into: &qkv, accumulate: false)
+            if let lora = layerAdapters?.queryKeyValue, !lora.isEmpty { try Self.addLoRA(lora, input: normed, output: &qkv) }
             qkv.values.withUnsafeMutableBufferPointer { data in
                 if let bias = layer.queryKeyValueBias {
                     for t in 0..<count { for j in 0..<qkvWidth { data[t * qkvWidth + j] += bias[j] } }
@@ -81,19 +83,20 @@ extension LlamaModel {
             }
             try attend(qkv: qkv, into: &attention, scratch: &scratch)
             try observe?(layerIndex, .attentionOutput, attention)
-            try Self.rowParallelProduct(attention, layer.output, into: &x, accumulate: true)
+            try Self.accumulateProjection(attention, layer.output, adapters: layerAdapters?.output ?? [], into: &x)
 
             // MLP block.
             rmsNorm(x, into: &normed, weight: layer.postAttentionNorm)
             try observe?(layerIndex, .mlpInput, normed)
             try Self.rowParallelProduct(normed, layer.gateUp, into: &gateUp, accumulate: false)
+            if let lora = layerAdapters?.gateUp, !lora.isEmpty { try Self.addLoRA(lora, input: normed, output: &gateUp) }
             gateUp.values.withUnsafeBufferPointer { source in
                 activated.values.withUnsafeMutableBufferPointer { destination in
                     LlamaKernels.swiGLU(source.baseAddress!, destination.baseAddress!, rows: count, width: c.intermediateSize)
                 }
             }
             try observe?(layerIndex, .mlpActivated, activated)
-            try Self.rowParallelProduct(activated, layer.down, into: &x, accumulate: true)
+            try Self.accumulateProjection(activated, layer.down, adapters: layerAdapters?.down ?? [], into: &x)
         }
         rmsNorm(x, into: &normed, weight: finalNorm)
         return normed

@@ -30,10 +30,13 @@ public final class LlamaModel: Sendable {
     public let languageModelHead: Matrix<Float>
     /// `inv_freq` after scaling, `hd/2` entries.
     public let inverseFrequencies: [Double]
+    /// Unmerged LoRA adapters per layer (`applying(_:)`), nil for the plain model.
+    public let adapters: [LlamaLayerLoRA]?
 
     public init(configuration: LlamaConfiguration, embedding: Matrix<Float>, layers: [LlamaLayerWeights],
-                finalNorm: [Float], languageModelHead: Matrix<Float>?) throws {
+                finalNorm: [Float], languageModelHead: Matrix<Float>?, adapters: [LlamaLayerLoRA]? = nil) throws {
         try configuration.validate()
+        self.adapters = adapters
         self.configuration = configuration
         self.embedding = embedding
         self.layers = layers
