@@ -43,6 +43,15 @@ public struct LoRALayer: Sendable, Equatable {
     /// Width of the base weight's input (A's width times the pooling group for QA-LoRA).
     public var inputWidth: Int { loraA.columnCount * (poolingGroupSize ?? 1) }
     public var weightName: String { module + ".weight" }
+
+    /// `A` on the dense input: itself, or for QA-LoRA `A_dense[k, i] = A[k, i / L] / L`, so that
+    /// `s · B · A_dense` is the layer's ΔW with no pooling.
+    public var denseLoraA: Matrix<Float> {
+        guard let group = poolingGroupSize, group > 1 else { return loraA }
+        var dense = Matrix<Float>(zeros: rank, inputWidth)
+        for k in 0..<rank { for i in 0..<inputWidth { dense[k, i] = loraA[k, i / group] / Float(group) } }
+        return dense
+    }
 }
 
 /// A LoRA adapter: its layers plus the PEFT `LoraConfig` fields that decide how they apply.

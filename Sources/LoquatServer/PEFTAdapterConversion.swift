@@ -69,7 +69,7 @@ enum PEFTAdapterConversion {
     /// PEFT version loads.
     static func tensors(of adapter: LoRAAdapter) -> [Tensor] {
         adapter.layers.flatMap { layer -> [Tensor] in
-            let a = expandedA(layer)
+            let a = layer.denseLoraA
             var tensors = [
                 Tensor(name: PEFTAdapterFiles.key(module: layer.module, role: .loraA), shape: a.shape, float32: a.values),
                 Tensor(name: PEFTAdapterFiles.key(module: layer.module, role: .loraB), shape: layer.loraB.shape, float32: layer.loraB.values),
@@ -79,14 +79,5 @@ enum PEFTAdapterConversion {
             }
             return tensors
         }
-    }
-
-    static func expandedA(_ layer: LoRALayer) -> Matrix<Float> {
-        guard let group = layer.poolingGroupSize, group > 1 else { return layer.loraA }
-        var dense = Matrix<Float>(zeros: layer.rank, layer.inputWidth)
-        for k in 0..<layer.rank {
-            for i in 0..<layer.inputWidth { dense[k, i] = layer.loraA[k, i / group] / Float(group) }
-        }
-        return dense
     }
 }

@@ -62,7 +62,7 @@ extension LlamaModel {
                     reason: "the adapter is [\(layer.outputWidth), \(layer.inputWidth)] but the model's weight is [\(slot.rows), \(slot.columns)]")
             }
             let scale = Float(adapter.scale(of: layer))
-            let dense = Self.denseA(layer)
+            let dense = layer.denseLoraA
             var factor: [Float]?
             if let magnitude = layer.magnitude {
                 let base = Matrix(rowCount: slot.rows, columnCount: slot.columns,
@@ -82,13 +82,6 @@ extension LlamaModel {
         }
         return try LlamaModel(configuration: configuration, embedding: embedding, layers: layers, finalNorm: finalNorm,
                               languageModelHead: languageModelHead, adapters: perLayer)
-    }
-
-    static func denseA(_ layer: LoRALayer) -> Matrix<Float> {
-        guard let group = layer.poolingGroupSize, group > 1 else { return layer.loraA }
-        var dense = Matrix<Float>(zeros: layer.rank, layer.inputWidth)
-        for k in 0..<layer.rank { for i in 0..<layer.inputWidth { dense[k, i] = layer.loraA[k, i / group] / Float(group) } }
-        return dense
     }
 
     /// Adds each adapter's `(x·Aᵀ)·(s·B)ᵀ` into its columns of `output` `[T, stacked out]`, then
