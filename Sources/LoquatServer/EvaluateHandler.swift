@@ -38,7 +38,7 @@ final class ForwardModelCache: Sendable {
 
 extension LoquatServer {
     static let evaluateMetrics = ["perplexity", "kld", "top1Agreement", "deltaProbability"]
-    static let laterMetrics = ["weightError", "outputError", "embeddingCosine"]
+    static let layerMetrics = ["weightError", "outputError"]
 
     /// `evaluate {model, reference?, metrics, text? | textFile?, contextLength?, maxChunks?, scoring?}`
     /// → `{model, perplexity?: {value, standardError, scoredTokenCount, chunkCount, scoring},
@@ -51,22 +51,47 @@ extension LoquatServer {
     /// argmax agrees, and the mean change in the probability of the actual next token.
     func evaluate(_ call: IncomingCall, _ context: RequestContext) throws -> JSONValue {
         let params = try Params(call, allowed: ["model", "reference", "metrics", "text", "textFile", "contextLength",
-                                                "maxChunks", "scoring", "adapter"])
+                                                "maxChunks", "scoring", "adapter", "calibration"])
         let started = ContinuousClock.now
         let resident = try workspace.model(try params.requiredString("model"))
         let adapter = try params.optionalString("adapter").map { try adapters.adapter($0) }
-        let metrics = try params.requiredStrings("metrics", allowed: Self.evaluateMetrics + Self.laterMetrics)
-        if let later = metrics.first(where: Self.laterMetrics.contains) {
-            throw RPCError(code: RPCError.Code.unsupported, message: "Unsupported: metric \(later)",
-                           data: ["param": "metrics", "reason": .string("\(later) needs calibrate or the BERT forward pass, which are not implemented yet")])
-        }
-        let referenceMetrics = metrics.filter { $0 != "perplexity" }
+        let metrics = try params.requiredStrings("metrics", allowed: Self.evaluateMetrics + Self.layerMetrics + ["embeddingCosine"])
         let reference = try params.optionalString("reference").map { try workspace.model($0) }
+        var result: JSONObject = ["model": .string(resident.handle)]
+        if let adapter { result["adapter"] = .string(adapter.handle) }
+        let layerMetrics = metrics.filter(Self.layerMetrics.contains)
+        if !layerMetrics.isEmpty {
+            try evaluateLayers(resident, adapter: adapter, reference: reference, metrics: layerMetrics, params: params,
+                               context: context, into: &result)
+        }
+        if metrics.contains("embeddingCosine") {
+            try evaluateEmbeddings(resident, adapter: adapter, reference: reference, params: params, context: context, into: &result)
+        }
+        let forwardMetrics = metrics.filter(Self.evaluateMetrics.contains)
+        if !forwardMetrics.isEmpty {
+            try evaluateLanguageModel(resident, adapter: adapter, reference: reference, metrics: forwardMetrics, params: params,
+                                      context: context, into: &result)
+        }
+        let elapsed = ContinuousClock.now - started
+        result["seconds"] = .double(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        return .object(result)
+    }
+
+    /// perplexity, kld, top1Agreement, deltaProbability: the Llama forward pass over the text.
+    func evaluateLanguageModel(_ resident: ResidentModel, adapter: ResidentAdapter?, reference: ResidentModel?, metrics: [String],
+                               params: Params, context: RequestContext, into result: inout JSONObject) throws {
+        let referenceMetrics = metrics.filter { $0 != "perplexity" }
         if !referenceMetrics.isEmpty && reference == nil {
             throw RPCError.invalidParams("reference", "\(referenceMetrics.joined(separator: ", ")) compare against a reference model; name one")
         }
-        try requireLlama(resident)
-        if let reference { try requireLlama(reference) }
+        for model in [resident] + (reference.map { [$0] } ?? []) {
+            if (model.quantized?.base.config ?? model.checkpoint.config)?.architecture == .bert {
+                throw RPCError(code: RPCError.Code.unsupported, message: "Unsupported: \(metrics.joined(separator: ", ")) on bert",
+                               data: ["param": model === resident ? "model" : "reference", "modelType": "bert",
+                                      "reason": .string("\(metrics.joined(separator: ", ")) score next-token predictions of a causal LM; \(model.handle) is a BERT encoder: use embeddingCosine, weightError or outputError")])
+            }
+            try requireLlama(model)
+        }
         let text = try evaluationText(params)
         let contextLength = try params.optionalInt("contextLength") ?? 512
         let maxChunks = try params.optionalInt("maxChunks")
@@ -90,9 +115,8 @@ extension LoquatServer {
         guard contextLength >= 4, contextLength <= model.configuration.maxPositionEmbeddings else {
             throw RPCError.invalidParams("contextLength", "must be in 4…\(model.configuration.maxPositionEmbeddings) (the model's max_position_embeddings), got \(contextLength)")
         }
-        var result: JSONObject = ["model": .string(resident.handle), "tokenCount": .int(tokens.count),
-                                  "contextLength": .int(contextLength)]
-        if let adapter { result["adapter"] = .string(adapter.handle) }
+        result["tokenCount"] = .int(tokens.count)
+        result["contextLength"] = .int(contextLength)
         let progress = context.progress(title: "Evaluating \(resident.handle)")
         progress.begin(message: metrics.joined(separator: ", "))
         defer { progress.end() }
@@ -131,9 +155,6 @@ extension LoquatServer {
             result["comparedTokenCount"] = .int(comparison.positionCount)
             result["reference"] = .string(reference.handle)
         }
-        let elapsed = ContinuousClock.now - started
-        result["seconds"] = .double(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-        return .object(result)
     }
 
     func requireLlama(_ resident: ResidentModel) throws {

@@ -49,4 +49,31 @@ final class EvaluateAdapterTests: XCTestCase {
         XCTAssertNotNil(wrong["error"]?["data"]?["layer"]?.stringValue)
         XCTAssertEqual(session.finish(), 0)
     }
+
+    /// MiniLM: embeddingCosine against the reference (1 for itself, below 1 at NF3, closer with a
+    /// CLoQ adapter), and per-layer weight/output errors with and without the adapter.
+    func testEmbeddingCosineAndLayerErrorsOnMiniLM() throws {
+        guard let miniLM = SampleModels.miniLMDirectory else { throw XCTSkip("MiniLM not fetched") }
+        let session = try DaemonSession()
+        XCTAssertNotNil(try session.request("model/load", ["path": .string(miniLM), "name": "bert"])["result"])
+        XCTAssertNotNil(try session.request("quantize", ["model": "bert", "method": "nf", "bits": 3, "name": "b3"])["result"])
+        let sentences = JSONValue.string(EvaluateTests.text.replacingOccurrences(of: ", ", with: "\n"))
+        XCTAssertNotNil(try session.request("calibrate", ["model": "bert", "text": sentences, "contextLength": 64, "name": "cal"])["result"])
+        XCTAssertNotNil(try session.request("initAdapter", ["model": "b3", "method": "cloq", "rank": 8, "calibration": "cal", "name": "a"])["result"])
+        func evaluate(_ params: JSONObject) throws -> JSONValue {
+            var all = params
+            all["text"] = sentences
+            return try XCTUnwrap(session.request("evaluate", .object(all))["result"], "\(params)")
+        }
+        let itself = try evaluate(["model": "bert", "reference": "bert", "metrics": ["embeddingCosine"]])
+        XCTAssertEqual(itself["embeddingCosine"]?["mean"]?.doubleValue, 1)
+        let quantized = try evaluate(["model": "b3", "reference": "bert", "metrics": ["embeddingCosine", "weightError", "outputError"], "calibration": "cal"])
+        let adapted = try evaluate(["model": "b3", "adapter": "a", "reference": "bert", "metrics": ["embeddingCosine", "weightError", "outputError"], "calibration": "cal"])
+        let plainCosine = try XCTUnwrap(quantized["embeddingCosine"]?["mean"]?.doubleValue)
+        XCTAssertLessThan(plainCosine, 0.999)
+        XCTAssertGreaterThan(try XCTUnwrap(adapted["embeddingCosine"]?["mean"]?.doubleValue), plainCosine)
+        XCTAssertEqual(quantized["layers"]?.arrayValue?.count, 36)
+        XCTAssertLessThan(try XCTUnwrap(adapted["outputError"]?["mean"]?.doubleValue), try XCTUnwrap(quantized["outputError"]?["mean"]?.doubleValue))
+        XCTAssertEqual(session.finish(), 0)
+    }
 }
