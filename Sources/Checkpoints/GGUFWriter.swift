@@ -21,6 +21,9 @@ public struct GGUFWriter: Sendable {
     public var weightType: DType
     public var extraMetadata: [GGUFKeyValue]
     public var alignment: Int
+    /// Set for a llama.cpp LoRA adapter file: `general.type = adapter`, `adapter.type = lora`,
+    /// `adapter.lora.alpha` (FLOAT32) and no model hyperparameters (formats.md §2.10).
+    public var adapterAlpha: Float?
 
     /// Types accepted as `weightType`.
     public static let weightTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1,
@@ -121,6 +124,14 @@ public struct GGUFWriter: Sendable {
 
     /// The complete metadata, in the order it is written.
     public func metadata(plan: [GGUFTensorInfo], path: String = "<metadata>") throws -> GGUFMetadata {
+        if let adapterAlpha {
+            var entries = [GGUFKeyValue("general.architecture", .string("llama")), GGUFKeyValue("general.type", .string("adapter")),
+                           GGUFKeyValue("adapter.type", .string("lora")), GGUFKeyValue("adapter.lora.alpha", .float32(adapterAlpha))]
+            if alignment != GGUFParser.defaultAlignment { entries.append(GGUFKeyValue("general.alignment", .uint32(UInt32(alignment)))) }
+            let owned = Set(entries.map(\.key))
+            entries += extraMetadata.filter { !owned.contains($0.key) }
+            return try GGUFMetadata(entries, path: path)
+        }
         var entries = [
             GGUFKeyValue("general.architecture", .string("llama")),
             GGUFKeyValue("general.type", .string("model")),

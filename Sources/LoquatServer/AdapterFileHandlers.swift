@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 extension LoquatServer {
-    /// `adapter/save {adapter, path, format?: "peft", overwrite?, baseModelNameOrPath?}` →
+    /// `adapter/save {adapter, path, format?: "peft" | "gguf", overwrite?, baseModelNameOrPath?}` →
     /// `{adapter, path, format, files, tensorCount, byteCount, maxAbsDeltaDifference}`.
     ///
     /// Writes a PEFT directory (`adapter_config.json`, `adapter_model.safetensors`) and
@@ -20,13 +20,12 @@ extension LoquatServer {
         let params = try Params(call, allowed: ["adapter", "path", "format", "overwrite", "baseModelNameOrPath"])
         let resident = try adapters.adapter(try params.requiredString("adapter"))
         let directory = try params.requiredString("path")
-        let format = try params.optionalString("format") ?? "peft"
-        guard format == "peft" else {
-            throw RPCError(code: RPCError.Code.unsupported, message: "Unsupported: adapter format \(format)",
-                           data: ["param": "format", "reason": .string("adapter/save writes \"peft\"; \"\(format)\" is not supported")])
-        }
+        let format = try params.optionalChoice("format", ["peft", "gguf"]) ?? (directory.lowercased().hasSuffix(".gguf") ? "gguf" : "peft")
         let overwrite = try params.optionalBool("overwrite") ?? false
         let base = resident.baseHandle.flatMap { try? workspace.model($0) }
+        if format == "gguf" {
+            return try saveAdapterGGUF(resident, path: directory, base: base, overwrite: overwrite, call: call)
+        }
         let baseName = try params.optionalString("baseModelNameOrPath") ?? resident.adapter.baseModelNameOrPath
         guard FileSystem.kind(of: directory) != .file else {
             throw RPCError.invalidParams("path", "\(directory) is a file; a PEFT adapter is a directory")
