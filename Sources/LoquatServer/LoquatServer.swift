@@ -37,6 +37,9 @@ public final class LoquatServer: RPCMethodHandler {
             "adapter/load": { call, _ in try self.loadAdapter(call) },
             "adapter/list": { call, _ in try self.listAdapters(call) },
             "adapter/unload": { call, _ in try self.unloadAdapter(call) },
+            "merge": { call, context in try self.merge(call, context) },
+            "model/unmerge": { call, _ in try self.unmergeModel(call) },
+            "extractAdapter": { call, context in try self.extractAdapter(call, context) },
         ]
     }
 
@@ -44,7 +47,8 @@ public final class LoquatServer: RPCMethodHandler {
     static let methodNames = ["initialize", "initialized", "shutdown", "exit", "$/cancelRequest",
                               "model/load", "model/info", "model/list", "model/unload", "model/save",
                               "quantize", "quantize/plan", "evaluate", "calibrate",
-                              "initAdapter", "adapter/save", "adapter/load", "adapter/list", "adapter/unload"]
+                              "initAdapter", "adapter/save", "adapter/load", "adapter/list", "adapter/unload",
+                              "merge", "model/unmerge", "extractAdapter"]
 
     public func handle(_ call: IncomingCall, context: RequestContext) throws -> JSONValue {
         guard let route = routes[call.method] else { throw RPCError.methodNotFound(call.method) }

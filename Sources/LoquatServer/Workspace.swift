@@ -12,11 +12,14 @@ final class ResidentModel: Sendable {
     let handle: String
     let checkpoint: LoadedCheckpoint
     let quantized: QuantizedModel?
+    /// Set on a model made by `merge into: "full"`: what `model/unmerge` subtracts again.
+    let mergeRecord: MergeRecord?
 
-    init(handle: String, checkpoint: LoadedCheckpoint, quantized: QuantizedModel? = nil) {
+    init(handle: String, checkpoint: LoadedCheckpoint, quantized: QuantizedModel? = nil, mergeRecord: MergeRecord? = nil) {
         self.handle = handle
         self.checkpoint = checkpoint
         self.quantized = quantized
+        self.mergeRecord = mergeRecord
     }
 }
 
