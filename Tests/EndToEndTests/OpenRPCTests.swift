@@ -25,7 +25,7 @@ final class OpenRPCTests: XCTestCase {
     /// before it made (models loaded before they are described, saved, unloaded; shutdown last).
     static let replayOrder = ["initialize", "initialized", "$/cancelRequest", "model/load", "model/info", "model/list",
                               "calibrate", "quantize", "quantize/plan", "initAdapter", "adapter/list", "adapter/save",
-                              "adapter/load", "adapter/unload", "evaluate", "model/save", "model/unload", "shutdown", "exit"]
+                              "adapter/load", "adapter/unload", "merge", "model/unmerge", "extractAdapter", "evaluate", "model/save", "model/unload", "shutdown", "exit"]
 
     private func loadDocument() throws -> OpenRPCDocument {
         let text = try String(contentsOf: Self.documentURL, encoding: .utf8)
