@@ -283,6 +283,32 @@ class Client:
     def unload_adapter(self, adapter):
         return self.call("adapter/unload", adapter=_adapter_handle(adapter))
 
+    def merge(self, adapters, model=None, **params):
+        """``merge``: ``adapters`` is a list of handles or ``{"adapter", "weight"}`` dicts (or
+        ``(handle, weight)`` pairs); ``into`` ("full"|"quantized") needs ``model``; ``combination``,
+        ``density``, ``rank``, ``seed``, ``strategy``, ``name`` as keywords."""
+        entries = []
+        for entry in adapters:
+            if isinstance(entry, tuple):
+                entries.append({"adapter": _adapter_handle(entry[0]), "weight": entry[1]})
+            elif isinstance(entry, dict) and "weight" in entry:
+                entries.append({"adapter": entry["adapter"], "weight": entry["weight"]})
+            else:
+                entries.append({"adapter": _adapter_handle(entry)})
+        body = {"adapters": entries}
+        if model is not None:
+            body["model"] = _model_handle(model)
+        return self._request_with("merge", body, params)
+
+    def unmerge(self, model, **params):
+        """``model/unmerge`` of a model made by ``merge(into="full")``."""
+        return self._request_with("model/unmerge", {"model": _model_handle(model)}, params)
+
+    def extract_adapter(self, base, finetuned, **params):
+        """``extractAdapter``: ``rank`` | ``energy`` | ``relative_error`` | ``parameter_budget``,
+        ``max_rank``, ``targets``, ``relative_to``, ``quantized``, ``svd``, ``name``."""
+        return self._request_with("extractAdapter", {"base": _model_handle(base), "finetuned": _model_handle(finetuned)}, params)
+
     def _request_with(self, method, body, params):
         """``body`` plus the snake_case keywords as camelCase params (None dropped)."""
         on_progress, timeout = params.pop("on_progress", None), params.pop("timeout", None)

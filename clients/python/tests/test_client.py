@@ -202,6 +202,22 @@ class MiniLMTests(unittest.TestCase):
             self.client.init_adapter(quantized, "cloq", 4)
         self.assertEqual(raised.exception.data["param"], "calibration")
 
+    def test_merge_unmerge_extract_wrappers(self):
+        model = self.client.load(MINILM, name="bert")
+        quantized = self.client.quantize(model, "int", bits=4, targets="encoder.layer.0.*", name="q")
+        made = self.client.init_adapter(quantized, "loftq", 4, iterations=1, name="a", model_name="qa")
+        merged = self.client.merge(["a"], model=made["model"], into="full", name="qa-full")
+        self.assertEqual(merged["model"], "qa-full")
+        back = self.client.unmerge("qa-full", name="qa-back")
+        self.assertEqual(back["source"], "qa-full")
+        extracted = self.client.extract_adapter("qa-back", "qa-full", energy=0.999, targets="encoder.layer.0.*", name="x")
+        self.assertTrue(all(layer["rank"] <= 4 for layer in extracted["layers"]))
+        combined = self.client.merge([("a", 1.0), ("a", -1.0)], combination="linear", name="zero")
+        self.assertEqual(combined["adapter"], "zero")
+        with self.assertRaises(loquat.LoquatError) as raised:
+            self.client.merge(["a"], combination="ties", density=2)
+        self.assertEqual(raised.exception.data["param"], "density")
+
     def test_progress_callback_gets_begin_report_end(self):
         self.client.load(MINILM, name="mini")
         values = []
