@@ -73,6 +73,28 @@ with loquat.Client() as client:
     base = client.evaluate("smollm2", ["perplexity"], text=text, context_length=256, max_chunks=4)
     print(f"    full-precision perplexity {base['perplexity']['value']:.2f} on the same windows")
 
+    print("\nWin back the INT3 error with LoRA adapters (initAdapter), then export them")
+    step("calibrate 4 × 256 tokens of SmolLM2 inputs",
+         lambda: client.calibrate("smollm2", text=text, context_length=256, sample_count=4, name="cal"))
+    for method, extra in (("loftq", {"iterations": 5}), ("cloq", {"calibration": "cal"})):
+        made = step(f"initAdapter {method} rank 16 on smollm2-int3 (210 layers)",
+                    lambda: client.init_adapter("smollm2-int3", method, 16, name=f"int3-{method}", **extra))
+        summary = made["summary"]
+        line = f"    mean weight error {summary['meanWeightErrorBefore']:.4f} → {summary['meanWeightErrorAfter']:.4f}"
+        if "meanOutputErrorAfter" in summary:
+            line += f", output error {summary['meanOutputErrorBefore']:.4f} → {summary['meanOutputErrorAfter']:.4f}"
+        print(line)
+        evaluation = client.evaluate(made["model"], ["perplexity", "kld"], adapter=made["adapter"], reference="smollm2",
+                                     text=text, context_length=256, max_chunks=4)
+        print(f"    with the adapter unmerged: perplexity {evaluation['perplexity']['value']:.2f}, KLD {evaluation['kld']['mean']:.4f} nats")
+    peft = step("adapter/save → PEFT directory", lambda: client.save_adapter("int3-cloq", os.path.join(out, "int3-cloq-peft")))
+    print(f"    {peft['tensorCount']} tensors, read back with max |ΔW difference| {peft['maxAbsDeltaDifference']:.1e}")
+    gguf = step("adapter/save → llama.cpp LoRA GGUF", lambda: client.save_adapter("int3-cloq", os.path.join(out, "int3-cloq.gguf")))
+    print(f"    scale folded into lora_b, read back with max |ΔW difference| {gguf['maxAbsDeltaDifference']:.1e}")
+    merged = step("merge into the INT3 model (auto strategy)",
+                  lambda: client.merge(["int3-cloq"], model="smollm2-int3", into="quantized", name="smollm2-int3-merged"))
+    print(f"    strategies {merged['report']['summary']['strategies']}; sidecar adapter {merged.get('sidecar')}")
+
     print("\nall-MiniLM-L6-v2 (fp32 safetensors)")
     bert = step("model/load", lambda: client.load(minilm, name="minilm"))
     print(f"    {bert['tensorCount']} tensors, {bert['parameterCount']:,} parameters")
