@@ -45,15 +45,27 @@ extension LoquatServer {
                                       to: path, overwrite: overwrite)
             written.append(path)
             let reread = try GGUFLoRAAdapter.read(path: path, headCount: config.attentionHeadCount, keyValueHeadCount: config.keyValueHeadCount)
-            var largest = 0.0
+            let copies = Dictionary(reread.layers.map { ($0.module, $0) }, uniquingKeysWith: { a, _ in a })
+            var pairs: [(() -> Matrix<Float>, () -> Matrix<Float>)] = []
             for layer in adapter.layers {
-                guard let copy = reread.layers.first(where: { $0.module == layer.module }) else {
+                guard let copy = copies[layer.module] else {
                     throw RPCError(code: RPCError.Code.ioError, message: "I/O error: \(layer.module) missing after writing",
                                    data: ["file": .string(path), "layer": .string(layer.module), "reason": "the written adapter lacks this layer"])
                 }
-                let delta = LowRankProduct.delta(loraB: copy.loraB, loraA: copy.loraA, scale: 1)
-                largest = max(largest, adapter.deltaWeight(of: layer).maxAbsDifference(delta))
+                // ΔW_file − ΔW = (B_file − s·B)·A_file when A came back unchanged: one thin product
+                // of the (usually tiny) difference of the B factors instead of two full ones.
+                let scale = adapter.scale(of: layer)
+                let dense = layer.denseLoraA
+                if copy.loraA == dense {
+                    let difference = Matrix(rowCount: copy.loraB.rowCount, columnCount: copy.loraB.columnCount,
+                                            values: zip(copy.loraB.values, layer.loraB.values).map { Float(Double($0) - scale * Double($1)) })
+                    if difference.values.allSatisfy({ $0 == 0 }) { continue }
+                    pairs.append(({ LowRankProduct.delta(loraB: difference, loraA: dense, scale: 1) }, { Matrix(zeros: layer.outputWidth, layer.inputWidth) }))
+                } else {
+                    pairs.append(({ adapter.deltaWeight(of: layer) }, { LowRankProduct.delta(loraB: copy.loraB, loraA: copy.loraA, scale: 1) }))
+                }
             }
+            let largest = Self.largestDeltaDifference(pairs)
             let record: JSONValue = [
                 "loquat": .string(Self.version),
                 "request": ["method": .string(call.method), "params": call.params ?? .null],
