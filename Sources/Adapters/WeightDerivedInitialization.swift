@@ -51,11 +51,12 @@ enum WeightDerivedInitialization {
         return base
     }
 
-    /// `W − B·A` (unscaled factors) in Float32.
+    /// `W − B·A` (unscaled factors) in Float32, as PEFT's `loftq_init` forms it (`weight −
+    /// torch.mm(L, R)` in fp32): one sgemm with β = 1 on a copy of W, no Float64 temporaries.
     static func subtractingProduct(_ w: Matrix<Float>, _ factors: LowRankFactors) throws -> Matrix<Float> {
-        let product = try LowRankProduct.product(loraB: factors.loraB, loraA: factors.loraA)
         var result = w
-        for i in result.values.indices { result.values[i] = Float(Double(w.values[i]) - product.values[i]) }
+        try LinearAlgebra.multiplyAccumulate(LowRankProduct.narrowed(factors.loraB), LowRankProduct.narrowed(factors.loraA),
+                                             into: &result, alpha: -1, beta: 1)
         return result
     }
 }

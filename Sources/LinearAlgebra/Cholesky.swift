@@ -49,6 +49,8 @@ extension LinearAlgebra {
     ///
     /// Only the lower triangle of `A` (row-major) is read. Throws `notPositiveDefinite` (naming
     /// the last damping tried) when no damping works. LAPACK `spotrf`/`dpotrf`.
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public static func cholesky<Scalar: BLASScalar>(_ a: Matrix<Scalar>, damping: CholeskyDamping = .none)
         throws -> CholeskyFactorization<Scalar> {
         let kernels = Scalar.blasKernels
@@ -90,6 +92,8 @@ extension LinearAlgebra {
     /// Shapes: `L` `[n, n]`, only its lower triangle read; the result is `[n, n]`, symmetric
     /// with both triangles filled. A zero on the diagonal of `L` throws `singularFactor`.
     /// LAPACK `spotri`/`dpotri`.
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public static func choleskyInverse<Scalar: BLASScalar>(lowerFactor l: Matrix<Scalar>) throws -> Matrix<Scalar> {
         let kernels = Scalar.blasKernels
         let routine = kernels.routine("potri")

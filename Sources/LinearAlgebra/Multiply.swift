@@ -9,6 +9,8 @@ extension LinearAlgebra {
     ///
     /// Shapes: `op(A)` is `[m, k]` and `op(B)` is `[k, n]`; the result is `[m, n]`.
     /// BLAS `sgemm`/`dgemm` (Dongarra et al., "A set of level 3 BLAS", 1990).
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public static func multiply<Scalar: BLASScalar>(_ a: Matrix<Scalar>, _ b: Matrix<Scalar>,
                                                     transposeA: Bool = false, transposeB: Bool = false,
                                                     alpha: Scalar = 1) throws -> Matrix<Scalar> {
@@ -22,6 +24,8 @@ extension LinearAlgebra {
     ///
     /// Shapes: `op(A)` `[m, k]`, `op(B)` `[k, n]`, `C` `[m, n]`. With `β = 0` the old contents of
     /// `C` are not read (so NaNs in it do not propagate). BLAS `sgemm`/`dgemm`.
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public static func multiplyAccumulate<Scalar: BLASScalar>(_ a: Matrix<Scalar>, _ b: Matrix<Scalar>,
                                                               into c: inout Matrix<Scalar>,
                                                               transposeA: Bool = false, transposeB: Bool = false,
@@ -56,6 +60,8 @@ extension LinearAlgebra {
     ///
     /// Shapes: `A` `[m, n]`; without transpose `x` has `n` entries and `y` has `m`, with
     /// transpose `x` has `m` and `y` has `n`. BLAS `sgemv`/`dgemv`.
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public static func multiply<Scalar: BLASScalar>(_ a: Matrix<Scalar>, vector x: [Scalar], transpose: Bool = false,
                                                     alpha: Scalar = 1) throws -> [Scalar] {
         var y = [Scalar](repeating: 0, count: transpose ? a.columnCount : a.rowCount)
@@ -64,6 +70,8 @@ extension LinearAlgebra {
     }
 
     /// `y ← α · op(A) · x + β · y`, in place. Shapes as in `multiply(_:vector:transpose:alpha:)`.
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public static func multiplyAccumulate<Scalar: BLASScalar>(_ a: Matrix<Scalar>, vector x: [Scalar],
                                                               into y: inout [Scalar], transpose: Bool = false,
                                                               alpha: Scalar = 1, beta: Scalar = 1) throws {

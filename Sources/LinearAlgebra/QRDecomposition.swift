@@ -14,6 +14,8 @@ extension LinearAlgebra {
     ///
     /// LAPACK `?geqrf` (the factorization) then `?orgqr` (forming the first `k` columns of `Q`);
     /// Golub & Van Loan, "Matrix Computations", §5.2.
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public static func qr<Scalar: BLASScalar>(_ a: Matrix<Scalar>) throws -> QRDecomposition<Scalar> {
         let kernels = Scalar.blasKernels
         let (m, n) = (a.rowCount, a.columnCount)
@@ -51,6 +53,8 @@ extension LinearAlgebra {
 
     /// An orthonormal basis of the column space of `Y` `[m, l]` (the thin `Q` of its QR),
     /// `[m, min(m, l)]`.
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public static func orthonormalColumns<Scalar: BLASScalar>(_ y: Matrix<Scalar>) throws -> Matrix<Scalar> {
         try qr(y).q
     }

@@ -14,6 +14,8 @@ extension LinearAlgebra {
     /// Shapes: `A` `[m, n]` → `U` `[m, rank]`, `S` `[rank]` descending, `Vᵀ` `[rank, n]`.
     /// `Ω` comes from `SeededRandomGenerator(seed:)`, so the same seed, input, BLAS core and
     /// thread count give bit-identical output.
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public static func randomizedSVD<Scalar: BLASScalar>(_ a: Matrix<Scalar>, rank: Int, oversampling: Int = 10,
                                                          powerIterations: Int = 2,
                                                          seed: UInt64) throws -> SingularValueDecomposition<Scalar> {

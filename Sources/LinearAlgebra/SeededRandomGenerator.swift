@@ -65,6 +65,8 @@ public struct SeededRandomGenerator: RandomNumberGenerator, Sendable {
 
     /// A `[rowCount, columnCount]` matrix of independent N(0, σ²) samples, filled in row-major
     /// order.
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public mutating func gaussianMatrix<Scalar: BinaryFloatingPoint & Sendable>(
         rowCount: Int, columnCount: Int, standardDeviation: Double = 1
     ) -> Matrix<Scalar> {

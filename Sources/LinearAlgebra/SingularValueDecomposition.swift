@@ -50,6 +50,8 @@ extension LinearAlgebra {
     ///
     /// LAPACK `sgesdd`/`dgesdd` (divide and conquer, Gu & Eisenstat 1995); if it does not
     /// converge, `?gesvd` (QR iteration) is tried before throwing `lapackFailure`.
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public static func svd<Scalar: BLASScalar>(_ a: Matrix<Scalar>) throws -> SingularValueDecomposition<Scalar> {
         let kernels = Scalar.blasKernels
         try a.requireFinite(kernels.routine("gesdd"))

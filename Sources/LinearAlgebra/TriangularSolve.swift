@@ -21,6 +21,8 @@ extension LinearAlgebra {
     /// Only the named `triangle` of `T` is read; with `unitDiagonal` its diagonal is taken as 1.
     /// Shapes: `B` and `X` are `[n, r]` on the left, `[r, n]` on the right. An exact zero on the
     /// diagonal throws `singularFactor` (BLAS would divide by it). BLAS `strsm`/`dtrsm`.
+    @_specialize(exported: true, where Scalar == Double)
+    @_specialize(exported: true, where Scalar == Float)
     public static func solveTriangular<Scalar: BLASScalar>(_ t: Matrix<Scalar>, _ b: Matrix<Scalar>,
                                                            side: MatrixSide = .left, triangle: MatrixTriangle,
                                                            transpose: Bool = false, unitDiagonal: Bool = false,
