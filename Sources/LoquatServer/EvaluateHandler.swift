@@ -9,19 +9,22 @@ import Tensors
 /// Forward-pass models built from resident objects, kept while their object is resident:
 /// building one decodes every weight to Float32, which a sweep of `evaluate` calls should pay once.
 final class ForwardModelCache: Sendable {
-    private let models = Mutex<[ObjectIdentifier: LlamaModel]>([:])
+    /// Entries hold their resident object: an `ObjectIdentifier` alone can be reused by a model
+    /// registered after an unload (same address), which would then get the old weights.
+    private let models = Mutex<[ObjectIdentifier: (resident: ResidentModel, model: LlamaModel)]>([:])
 
     func model(for resident: ResidentModel, residents: [ResidentModel]) throws -> LlamaModel {
         let live = Set(residents.map { ObjectIdentifier($0) })
         let key = ObjectIdentifier(resident)
-        if let cached = models.withLock({ cache in
-            cache = cache.filter { live.contains($0.key) }
-            return cache[key]
+        if let cached = models.withLock({ cache -> LlamaModel? in
+            cache = cache.filter { entry in live.contains(entry.key) && residents.contains { $0 === entry.value.resident } }
+            guard let entry = cache[key], entry.resident === resident else { return nil }
+            return entry.model
         }) {
             return cached
         }
         let built = try LlamaModel(checkpoint: Self.forwardCheckpoint(of: resident))
-        models.withLock { $0[key] = built }
+        models.withLock { $0[key] = (resident, built) }
         return built
     }
 

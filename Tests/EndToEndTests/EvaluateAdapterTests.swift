@@ -76,4 +76,26 @@ final class EvaluateAdapterTests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(adapted["outputError"]?["mean"]?.doubleValue), try XCTUnwrap(quantized["outputError"]?["mean"]?.doubleValue))
         XCTAssertEqual(session.finish(), 0)
     }
+
+    /// A model registered after an unload may reuse the freed object's address; the forward-pass
+    /// cache must not hand it the old weights.
+    func testUnloadThenNewModelUnderTheSameNameIsEvaluatedAfresh() throws {
+        guard let gguf = SampleModels.smolLM2GGUF else { throw XCTSkip("sample models not fetched") }
+        let session = try DaemonSession()
+        XCTAssertNotNil(try session.request("model/load", ["path": .string(gguf), "name": "base"])["result"])
+        func perplexity() throws -> Double {
+            try XCTUnwrap(session.request("evaluate", ["model": "q", "metrics": ["perplexity"], "text": .string(EvaluateTests.text),
+                                                       "contextLength": 64, "maxChunks": 1])["result"]?["perplexity"]?["value"]?.doubleValue)
+        }
+        var seen: [Double] = []
+        for (method, bits) in [("nf4", 4), ("nf", 2), ("nf4", 4), ("nf", 2)] {
+            XCTAssertNotNil(try session.request("quantize", ["model": "base", "method": .string(method), "bits": .int(bits), "name": "q"])["result"])
+            seen.append(try perplexity())
+            XCTAssertNotNil(try session.request("model/unload", ["model": "q"])["result"])
+        }
+        XCTAssertEqual(seen[0], seen[2])
+        XCTAssertEqual(seen[1], seen[3])
+        XCTAssertNotEqual(seen[0], seen[1], "nf4 and nf2 must not share cached weights")
+        XCTAssertEqual(session.finish(), 0)
+    }
 }
