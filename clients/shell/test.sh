@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Tests clients/shell/loquat.sh against the real daemon ($LOQUATD, else loquatd on PATH).
+# Tests clients/shell/loquat.sh against the real daemon ($LOQUATD, else loquatd on PATH), then
+# the `loquat` command (test-cli.sh).
 # Runs once with jq (when installed) and once with LOQUAT_NO_JQ=1. Model steps are skipped
 # when the sample-model cache ($LOQUAT_MODELS) is missing.
 set -u
@@ -95,4 +96,8 @@ if ((failed)); then echo "--- loquatd log ---"; tail -n 40 "$LOQUAT_LOG"; fi
 summary="shell-client: $passed passed, $failed failed"
 ((skipped)) && summary+=" ($skipped skipped: no sample models)"
 echo "$summary"
-((failed == 0))
+
+# The `loquat` command (start/call/run/stop over FIFOs): its own file, same daemon.
+bash "$here/test-cli.sh"
+cli_status=$?
+((failed == 0 && cli_status == 0))

