@@ -16,7 +16,7 @@ enum AlternatingInitialization {
         var round = 1
         repeat {
             quantized = try context.quantize(target)
-            let error = LayerErrors.residual(original: input.weight, approximation: quantized.dequantized())
+            let error = LayerErrors.residualFloat(original: input.weight, approximation: quantized.dequantized())
             factors = try LowRankCorrection.fit(error: error, rank: input.rank, svd: context.svd)
             if round == iterations { break }
             target = try WeightDerivedInitialization.subtractingProduct(input.weight, factors)

@@ -16,6 +16,18 @@ public enum LayerErrors {
         return Matrix(rowCount: original.rowCount, columnCount: original.columnCount, values: values)
     }
 
+    /// `W − approximation` in Float32 (PEFT's fp32 residual).
+    public static func residualFloat(original: Matrix<Float>, approximation: Matrix<Float>) -> Matrix<Float> {
+        precondition(original.shape == approximation.shape)
+        var result = original
+        result.values.withUnsafeMutableBufferPointer { w in
+            approximation.values.withUnsafeBufferPointer { q in
+                for i in 0..<w.count { w[i] -= q[i] }
+            }
+        }
+        return result
+    }
+
     /// `‖M‖²_F`.
     public static func squaredNorm(_ m: Matrix<Double>) -> Double { m.values.reduce(0) { $0 + $1 * $1 } }
 

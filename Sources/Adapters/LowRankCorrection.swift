@@ -127,6 +127,43 @@ public enum LowRankCorrection {
                               weightedSquaredNorm: total, relativeDamping: cholesky?.relativeDamping)
     }
 
+    /// The unweighted fit of an error held in Float32 (W − Q as PEFT's `loftq_init` forms it, in
+    /// fp32). With the randomized SVD the range finder and the small SVD run in Float32 — its
+    /// passes over the `[out, in]` matrix are memory-bound, so they move half the bytes — and
+    /// the factors, `‖E‖²` and the tail are formed in Float64. The exact SVD widens to Float64.
+    public static func fit(error: Matrix<Float>, rank: Int, svd: SVDChoice) throws -> LowRankFactors {
+        guard svd.mode == .randomized else {
+            return try fit(error: LowRankProduct.widened(error), rank: rank, svd: svd)
+        }
+        let (out, inputs) = (error.rowCount, error.columnCount)
+        precondition(rank >= 1 && rank <= min(out, inputs), "rank \(rank) outside 1...\(min(out, inputs))")
+        let sketch = try LinearAlgebra.randomizedSVD(error, rank: rank, oversampling: svd.oversampling,
+                                                     powerIterations: svd.powerIterations, seed: svd.seed)
+        var total = 0.0
+        error.values.withUnsafeBufferPointer { e in
+            var lanes = SIMD4<Double>()
+            let vectorEnd = e.count - e.count % 4
+            var i = 0
+            while i < vectorEnd {
+                let v = SIMD4<Double>(Double(e[i]), Double(e[i + 1]), Double(e[i + 2]), Double(e[i + 3]))
+                lanes += v * v
+                i += 4
+            }
+            total = lanes.sum()
+            while i < e.count { total += Double(e[i]) * Double(e[i]); i += 1 }
+        }
+        let sigma = sketch.singularValues.map(Double.init)
+        var b = LowRankProduct.widened(sketch.u), a = LowRankProduct.widened(sketch.vt)
+        for k in 0..<rank {
+            let root = sigma[k].squareRoot()
+            for row in 0..<out { b[row, k] *= root }
+            for c in 0..<inputs { a[k, c] *= root }
+        }
+        return LowRankFactors(loraA: a, loraB: b, singularValues: sigma,
+                              tailSquaredNorm: max(0, total - sigma.reduce(0) { $0 + $1 * $1 }),
+                              weightedSquaredNorm: total, relativeDamping: nil)
+    }
+
     /// `relative`, then tenfold steps from it (from 1e−8 when it is 0), six times.
     static func dampingSchedule(_ relative: Double) -> CholeskyDamping {
         var step = max(relative, 1e-8)
