@@ -38,7 +38,7 @@ let package = Package(
         ], swiftSettings: optimized),
         .executableTarget(name: "loquatd", dependencies: ["LoquatServer"], swiftSettings: optimized),
         // `make bench`: micro-benchmarks of our own kernels; peers are timed by scripts/bench.
-        .executableTarget(name: "LoquatBench", dependencies: ["LoquatSupport", "Tensors", "LinearAlgebra", "Checkpoints", "Quantization", "Models", "JSON", "JSONRPC"],
+        .executableTarget(name: "LoquatBench", dependencies: ["Adapters", "LoquatSupport", "Tensors", "LinearAlgebra", "Checkpoints", "Quantization", "Models", "JSON", "JSONRPC"],
                           swiftSettings: optimized),
 
         // Tests.

@@ -29,3 +29,9 @@ func parsePathAndRepeats(_ arguments: [String], defaultRepeats: Int, pathHint: S
     guard let path else { throw BenchmarkUsageError(pathHint) }
     return (path, repeats)
 }
+
+/// `value` when it is a positive integer; otherwise a usage error naming `flag` and the benchmark's `usage` line.
+func positiveArgument(_ value: Int?, _ flag: String, usage: String) throws -> Int {
+    guard let value, value > 0 else { throw BenchmarkUsageError("\(flag) needs a positive integer (usage: \(usage))") }
+    return value
+}

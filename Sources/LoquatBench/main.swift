@@ -8,10 +8,17 @@ let benchmarks: [String: ([String]) throws -> Void] = [
     "json-parse": runJSONParseBenchmark,
     "gptq": runGPTQBenchmark,
     "nf4": runNF4Benchmark,
+    "loftq": runLoftQBenchmark,
     "perplexity": runPerplexityBenchmark,
 ]
 guard let name = arguments.first, let run = benchmarks[name] else {
     FileHandle.standardError.write("usage: LoquatBench <\(benchmarks.keys.sorted().joined(separator: "|"))> [args]\n".data(using: .utf8)!)
     exit(2)
 }
-try run(Array(arguments.dropFirst()))
+do {
+    try run(Array(arguments.dropFirst()))
+} catch let error as BenchmarkUsageError {
+    // A command line the benchmark cannot run with (BenchmarkArguments.swift): a message, exit 2.
+    FileHandle.standardError.write(Data("LoquatBench \(name): \(error)\n".utf8))
+    exit(2)
+}

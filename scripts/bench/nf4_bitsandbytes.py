@@ -7,49 +7,22 @@ Times `bitsandbytes.functional.quantize_4bit(W, blocksize=64, quant_type="nf4",
 compress_statistics=…)` on a size×size float32 matrix (GB/s of fp32 input) and `dequantize_4bit`
 (GB/s of fp32 output), best of `repeats` after one warm-up, with `torch.set_num_threads(threads)`.
 
-PyPI's Linux torch wheel links CUDA libraries that come only as large nvidia-* wheels. When
-torch cannot be imported for that reason, this script builds do-nothing stand-ins with
-Tests/Generators/bnb_cuda_stubs.py in $TMPDIR/loquat-cuda-stubs-torch-<version> (once) and re-runs itself with
-LD_LIBRARY_PATH pointing there (nothing on the CPU path calls them). If torch or bitsandbytes is
-not installed it prints one line with "skipped" and exits 0.
+PyPI's Linux torch wheel links CUDA libraries that come only as large nvidia-* wheels; when torch
+cannot be imported for that reason, torch_cpu.import_torch re-runs this script with do-nothing
+stand-ins (see torch_cpu.py). If torch or bitsandbytes is not installed it prints one line with
+"skipped" and exits 0.
 """
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-STUBS = os.path.join(HERE, "..", "..", "Tests", "Generators", "bnb_cuda_stubs.py")
-MARKER = "LOQUAT_BNB_CUDA_STUBS"
+from torch_cpu import import_torch
 
 
 def skipped(reason):
     print(json.dumps({"benchmark": "nf4", "implementation": "bitsandbytes", "skipped": reason}))
     return 0
-
-
-def import_torch():
-    """torch, or re-exec with CUDA stand-ins when only its CUDA libraries are missing."""
-    try:
-        import torch
-        return torch
-    except ModuleNotFoundError:
-        return None
-    except (OSError, ValueError, ImportError) as error:
-        if os.environ.get(MARKER):
-            raise
-        from importlib.metadata import version
-        # Built once per torch version and reused by later runs.
-        stubs = os.path.join(tempfile.gettempdir(), f"loquat-cuda-stubs-torch-{version('torch')}")
-        if not os.path.isdir(stubs):
-            subprocess.run([sys.executable, STUBS, stubs], check=True, stdout=subprocess.DEVNULL)
-        environment = dict(os.environ, **{MARKER: stubs})
-        environment["LD_LIBRARY_PATH"] = stubs + os.pathsep + environment.get("LD_LIBRARY_PATH", "")
-        print(f"nf4_bitsandbytes: torch needs CUDA libraries ({error}); using stand-ins in {stubs}", file=sys.stderr)
-        os.execve(sys.executable, [sys.executable] + sys.argv, environment)
 
 
 def best_of(repeats, body):
@@ -68,7 +41,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch = import_torch()
+    torch = import_torch("nf4_bitsandbytes")
     if torch is None:
         return skipped("torch is not installed (pip install --no-deps torch bitsandbytes)")
     try:

@@ -15,26 +15,21 @@ machine with neither, the script compiles PEFT's own `loftq_init` source with th
 to `compute_device = "cpu"` (in a copy of the module's globals; the installed PEFT is not
 modified), exactly as Tests/Generators/peft_goldens.py does for the fixtures.
 
-PyPI's Linux torch wheel links CUDA libraries that come only as large nvidia-* wheels. When
-torch cannot be imported for that reason, this script builds do-nothing stand-ins with
-Tests/Generators/bnb_cuda_stubs.py in $TMPDIR/loquat-cuda-stubs-torch-<version> (once) and re-runs
-itself with LD_LIBRARY_PATH pointing there (nothing on the CPU path calls them). If torch, PEFT or
-bitsandbytes is not installed it prints one line with "skipped" and exits 0.
+PyPI's Linux torch wheel links CUDA libraries that come only as large nvidia-* wheels; when torch
+cannot be imported for that reason, torch_cpu.import_torch re-runs this script with do-nothing
+stand-ins (see torch_cpu.py). If torch, PEFT or bitsandbytes is not installed it prints one line
+with "skipped" and exits 0.
 """
 import __future__
 import argparse
 import inspect
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-STUBS = os.path.join(HERE, "..", "..", "Tests", "Generators", "bnb_cuda_stubs.py")
-MARKER = "LOQUAT_BNB_CUDA_STUBS"
+from torch_cpu import import_torch
+
 PEER = "peft.loftq_init"
 # The one line of peft.utils.loftq_utils.loftq_init that picks the device (PEFT 0.21.2).
 DEVICE_LINE = 'compute_device = "xpu" if is_xpu_available() else "cuda"'
@@ -44,27 +39,6 @@ CPU_LINE = 'compute_device = "cpu"'
 def skipped(reason):
     print(json.dumps({"peer": PEER, "skipped": reason}))
     return 0
-
-
-def import_torch():
-    """torch, or re-exec with CUDA stand-ins when only its CUDA libraries are missing."""
-    try:
-        import torch
-        return torch
-    except ModuleNotFoundError:
-        return None
-    except (OSError, ValueError, ImportError) as error:
-        if os.environ.get(MARKER):
-            raise
-        from importlib.metadata import version
-        # Built once per torch version and reused by later runs (shared with nf4_bitsandbytes.py).
-        stubs = os.path.join(tempfile.gettempdir(), f"loquat-cuda-stubs-torch-{version('torch')}")
-        if not os.path.isdir(stubs):
-            subprocess.run([sys.executable, STUBS, stubs], check=True, stdout=subprocess.DEVNULL)
-        environment = dict(os.environ, **{MARKER: stubs})
-        environment["LD_LIBRARY_PATH"] = stubs + os.pathsep + environment.get("LD_LIBRARY_PATH", "")
-        print(f"peft_loftq: torch needs CUDA libraries ({error}); using stand-ins in {stubs}", file=sys.stderr)
-        os.execve(sys.executable, [sys.executable] + sys.argv, environment)
 
 
 def loftq_init_on_cpu(loftq_utils):
@@ -86,7 +60,7 @@ def main():
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch = import_torch()
+    torch = import_torch("peft_loftq")
     if torch is None:
         return skipped("torch is not installed (pip install --no-deps torch bitsandbytes)")
     try:
