@@ -117,12 +117,13 @@ extension GGUFFile {
     /// The tensors under their HF names, in PyTorch order, with `attn_q` / `attn_k` rows
     /// un-permuted (so they equal the HF checkpoint's `q_proj` / `k_proj`). Storage types are
     /// kept: unpermuted tensors stay windows into the mapping, permuted ones are owned copies.
-    /// `rope_freqs.weight` (derived from config.json) is left out; any tensor without an HF
-    /// name keeps its GGUF name, so nothing else is lost.
+    /// Any tensor without an HF name keeps its GGUF name, so nothing is lost: notably
+    /// `rope_freqs.weight`, where Llama 3.1 GGUFs keep their RoPE scaling (the forward pass
+    /// applies it; a GGUF export writes it back; a safetensors export leaves it out).
     public func huggingFaceTensors() throws -> [Tensor] {
         let hyperparameters = try llamaHyperparameters()
         var result: [Tensor] = []
-        for info in tensorInfos where !LlamaTensorNames.ggufOnlyNames.contains(info.name) {
+        for info in tensorInfos {
             var tensor = try tensor(for: info)
             if let projection = LlamaTensorNames.permutedProjection(forGGUF: info.name) {
                 let heads = projection == .query ? hyperparameters.headCount : hyperparameters.headCountKV

@@ -87,7 +87,8 @@ extension LoquatServer {
         let request: JSONValue = ["method": .string(call.method), "params": call.params ?? .null]
         switch plan {
         case let .safetensors(_, dtype):
-            let tensors = try checkpoint.tensors.enumerated().map { index, tensor in
+            // GGUF-only tensors (llama.cpp's rope_freqs) have no Hugging Face counterpart.
+            let tensors = try checkpoint.tensors.filter { !LlamaTensorNames.ggufOnlyNames.contains($0.name) }.enumerated().map { index, tensor in
                 try context.checkCancellation()
                 progress.report(message: tensor.name, completed: index, total: checkpoint.tensors.count)
                 return try Self.convertForSafetensors(tensor, to: dtype)

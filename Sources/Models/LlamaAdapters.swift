@@ -81,7 +81,7 @@ extension LlamaModel {
             }
         }
         return try LlamaModel(configuration: configuration, embedding: embedding, layers: layers, finalNorm: finalNorm,
-                              languageModelHead: languageModelHead, adapters: perLayer)
+                              languageModelHead: languageModelHead, adapters: perLayer, ropeFrequencyFactors: ropeFrequencyFactors)
     }
 
     /// Adds each adapter's `(x·Aᵀ)·(s·B)ᵀ` into its columns of `output` `[T, stacked out]`, then

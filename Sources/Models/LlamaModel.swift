@@ -32,17 +32,29 @@ public final class LlamaModel: Sendable {
     public let inverseFrequencies: [Double]
     /// Unmerged LoRA adapters per layer (`applying(_:)`), nil for the plain model.
     public let adapters: [LlamaLayerLoRA]?
+    /// llama.cpp's `rope_freqs.weight` (`hd/2` factors; Llama 3.1 GGUFs carry their RoPE scaling
+    /// only there): `inv_freq[i] / factor[i]`, as ggml's rope with `freq_factors` computes.
+    public let ropeFrequencyFactors: [Float]?
 
     public init(configuration: LlamaConfiguration, embedding: Matrix<Float>, layers: [LlamaLayerWeights],
-                finalNorm: [Float], languageModelHead: Matrix<Float>?, adapters: [LlamaLayerLoRA]? = nil) throws {
+                finalNorm: [Float], languageModelHead: Matrix<Float>?, adapters: [LlamaLayerLoRA]? = nil,
+                ropeFrequencyFactors: [Float]? = nil) throws {
         try configuration.validate()
         self.adapters = adapters
+        self.ropeFrequencyFactors = ropeFrequencyFactors
         self.configuration = configuration
         self.embedding = embedding
         self.layers = layers
         self.finalNorm = finalNorm
         self.languageModelHead = languageModelHead ?? embedding
-        self.inverseFrequencies = configuration.inverseFrequencies
+        var frequencies = configuration.inverseFrequencies
+        if let factors = ropeFrequencyFactors {
+            guard factors.count == frequencies.count, factors.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw LlamaModelError.tensorShape(name: "rope_freqs.weight", expected: [frequencies.count], actual: [factors.count])
+            }
+            frequencies = zip(frequencies, factors).map { $0 / Double($1) }
+        }
+        self.inverseFrequencies = frequencies
     }
 
     /// Builds the model from a loaded checkpoint (HF names, torch order; GGUF files arrive with
@@ -112,8 +124,10 @@ public final class LlamaModel: Sendable {
         // an untied one must.
         let head: Matrix<Float>? = c.tieWordEmbeddings && checkpoint.tensor(named: "lm_head.weight") == nil
             ? nil : try matrix("lm_head.weight", c.vocabularySize, h)
+        // A GGUF's rope_freqs (kept under its GGUF name by the loader) replaces config-side scaling.
+        let factors = try checkpoint.tensor(named: "rope_freqs.weight").map { _ in try vector("rope_freqs.weight", hd / 2) }
         try self.init(configuration: configuration, embedding: embedding, layers: layers,
-                      finalNorm: try vector("model.norm.weight", h), languageModelHead: head)
+                      finalNorm: try vector("model.norm.weight", h), languageModelHead: head, ropeFrequencyFactors: factors)
     }
 
     func checkTokens(_ tokens: [Int]) throws {

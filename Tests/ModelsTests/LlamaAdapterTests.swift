@@ -71,3 +71,22 @@ final class LlamaAdapterTests: XCTestCase {
         }
     }
 }
+
+/// llama.cpp's `rope_freqs.weight` (kept from a GGUF under its own name) scales RoPE as config-side
+/// scaling does: factors of 2 everywhere are linear scaling by 2.
+final class LlamaRopeFrequencyFactorTests: XCTestCase {
+    func testRopeFreqsTensorActsAsFrequencyFactors() throws {
+        let plain = TinyLlama.checkpoint(TinyLlama.config())
+        let halfHead = TinyLlama.config().headDimension / 2
+        let withFactors = LoadedCheckpoint(format: .gguf, path: "tiny", sourceFiles: [], architecture: "llama",
+                                           tensors: plain.tensors + [Tensor(name: "rope_freqs.weight", shape: [halfHead],
+                                                                            float32: [Float](repeating: 2, count: halfHead))],
+                                           config: plain.config)
+        let linear = TinyLlama.checkpoint(TinyLlama.config(ropeScaling: .object(["type": .string("linear"), "factor": .number(2)])))
+        let tokens = TinyLlama.tokens(30)
+        let factored = try LlamaModel(checkpoint: withFactors)
+        XCTAssertEqual(factored.inverseFrequencies, try LlamaModel(checkpoint: linear).inverseFrequencies)
+        XCTAssertLessThan(try factored.logits(tokens: tokens).maxAbsDifference(try LlamaModel(checkpoint: linear).logits(tokens: tokens)), 1e-6)
+        XCTAssertGreaterThan(try factored.logits(tokens: tokens).maxAbsDifference(try LlamaModel(checkpoint: plain).logits(tokens: tokens)), 1e-4)
+    }
+}
