@@ -54,6 +54,9 @@ public enum AdapterExtraction {
             throw AdapterError.invalidParameter("relativeError", "\(module): the relative error must be in [0, 1), got \(epsilon)")
         default: break
         }
+        if case let .fixed(r) = rule, svd == .randomized {
+            return try extractRandomized(module: module, base: base, finetuned: finetuned, rank: min(r, maxRank ?? r), seed: seed)
+        }
         let delta = LayerErrors.residual(original: finetuned, approximation: base)
         let total = LayerErrors.squaredNorm(delta)
         var decomposition: SingularValueDecomposition<Double>
@@ -85,6 +88,24 @@ public enum AdapterExtraction {
         return ExtractedLayer(layer: layer, rank: rank, energyRetained: denominator == 0 ? 1 : min(kept / denominator, 1),
                               relativeError: LayerErrors.ratio(LayerErrors.squaredNorm(residual), total),
                               singularValues: spectrum)
+    }
+
+    /// A fixed rank with the randomized SVD: ΔW in Float32 (`W_ft − W_base` of two nearby Float32
+    /// values is exact, Sterbenz), the Float32 range finder of `LowRankCorrection.fit`, factors and
+    /// norms in Float64, and the residual of the stored factors by one sgemm.
+    static func extractRandomized(module: String, base: Matrix<Float>, finetuned: Matrix<Float>, rank: Int,
+                                  seed: UInt64) throws -> ExtractedLayer {
+        let delta = LayerErrors.residualFloat(original: finetuned, approximation: base)
+        let factors = try LowRankCorrection.fit(error: delta, rank: rank, svd: SVDChoice(mode: .randomized, seed: LayerSeed.seed(seed, module)))
+        let layer = LoRALayer(module: module, alpha: Double(rank), loraA: LowRankProduct.narrowed(factors.loraA),
+                              loraB: LowRankProduct.narrowed(factors.loraB))
+        var residual = delta
+        try LinearAlgebra.multiplyAccumulate(layer.loraB, layer.loraA, into: &residual, alpha: -1, beta: 1)
+        let total = factors.weightedSquaredNorm
+        let kept = factors.singularValues.reduce(0) { $0 + $1 * $1 }
+        return ExtractedLayer(layer: layer, rank: rank, energyRetained: total == 0 ? 1 : min(kept / total, 1),
+                              relativeError: LayerErrors.ratio(LayerErrors.squaredNorm(residual), total),
+                              singularValues: factors.singularValues)
     }
 
     /// Ranks per module under a parameter budget: greedy by the marginal reduction of the squared
