@@ -31,7 +31,22 @@ public enum LayerErrors {
     /// `‖M‖²_F`.
     public static func squaredNorm(_ m: Matrix<Double>) -> Double { m.values.reduce(0) { $0 + $1 * $1 } }
 
-    public static func squaredNorm(_ m: Matrix<Float>) -> Double { m.values.reduce(0) { $0 + Double($1) * Double($1) } }
+    /// `‖M‖²_F` of a Float32 matrix, accumulated in Float64 four lanes at a time.
+    public static func squaredNorm(_ m: Matrix<Float>) -> Double {
+        m.values.withUnsafeBufferPointer { e in
+            var lanes = SIMD4<Double>()
+            let vectorEnd = e.count - e.count % 4
+            var i = 0
+            while i < vectorEnd {
+                let v = SIMD4<Double>(Double(e[i]), Double(e[i + 1]), Double(e[i + 2]), Double(e[i + 3]))
+                lanes += v * v
+                i += 4
+            }
+            var total = lanes.sum()
+            while i < e.count { total += Double(e[i]) * Double(e[i]); i += 1 }
+            return total
+        }
+    }
 
     /// `‖X Mᵀ‖²_F = tr(M H Mᵀ)` from the Gram matrix `H = XᵀX [in, in]`: one `dgemm` and a dot.
     public static func outputSquaredNorm(_ m: Matrix<Double>, gram: Matrix<Double>) throws -> Double {

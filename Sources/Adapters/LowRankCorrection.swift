@@ -139,19 +139,7 @@ public enum LowRankCorrection {
         precondition(rank >= 1 && rank <= min(out, inputs), "rank \(rank) outside 1...\(min(out, inputs))")
         let sketch = try LinearAlgebra.randomizedSVD(error, rank: rank, oversampling: svd.oversampling,
                                                      powerIterations: svd.powerIterations, seed: svd.seed)
-        var total = 0.0
-        error.values.withUnsafeBufferPointer { e in
-            var lanes = SIMD4<Double>()
-            let vectorEnd = e.count - e.count % 4
-            var i = 0
-            while i < vectorEnd {
-                let v = SIMD4<Double>(Double(e[i]), Double(e[i + 1]), Double(e[i + 2]), Double(e[i + 3]))
-                lanes += v * v
-                i += 4
-            }
-            total = lanes.sum()
-            while i < e.count { total += Double(e[i]) * Double(e[i]); i += 1 }
-        }
+        let total = LayerErrors.squaredNorm(error)
         let sigma = sketch.singularValues.map(Double.init)
         var b = LowRankProduct.widened(sketch.u), a = LowRankProduct.widened(sketch.vt)
         for k in 0..<rank {
