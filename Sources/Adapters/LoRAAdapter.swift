@@ -71,6 +71,9 @@ public struct LoRAAdapter: Sendable {
     /// PEFT `init_lora_weights` vocabulary where one exists (`true`, `gaussian`, `pissa`, …) or
     /// our method name.
     public var initMethod: String
+    /// PEFT `modules_to_save`: whole tensors (Hugging Face names, e.g. `model.norm.weight`) that
+    /// replace the base's (extraction of a fine-tune whose embeddings or norms changed).
+    public var modulesToSave: [Tensor] = []
 
     public init(layers: [LoRALayer], rank: Int, alpha: Double, useRSLoRA: Bool = false, useDoRA: Bool = false,
                 rankPattern: [String: Int] = [:], alphaPattern: [String: Double] = [:],

@@ -86,9 +86,20 @@ extension LoquatServer {
                 && reread.scale(of: copy) == adapter.scale(of: layer)
             if !identical { pairs.append((layer, copy)) }
         }
-        return largestDeltaDifference(pairs.map { pair in
+        var largest = largestDeltaDifference(pairs.map { pair in
             ({ adapter.deltaWeight(of: pair.0) }, { reread.deltaWeight(of: pair.1) })
         })
+        // modules_to_save come back whole.
+        let savedCopies = Dictionary(reread.modulesToSave.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for tensor in adapter.modulesToSave {
+            guard let copy = savedCopies[tensor.name] else {
+                throw RPCError(code: RPCError.Code.ioError, message: "I/O error: \(tensor.name) missing after writing",
+                               data: ["file": .string(directory), "layer": .string(tensor.name), "reason": "the written adapter lacks this module to save"])
+            }
+            let a = try tensor.float32Values(), b = try copy.float32Values()
+            for i in a.indices { largest = max(largest, Double(abs(a[i] - b[i]))) }
+        }
+        return largest
     }
 
     /// max over pairs of |a() − b()|, evaluated in parallel (one BLAS thread each).

@@ -105,6 +105,15 @@ extension LoquatServer {
         let tokens = tokenizer.encode(text, addSpecialTokens: true).map(Int.init)
         let residents = workspace.allModels()
         var model = try forwardModels.model(for: resident, residents: residents)
+        if let adapter, !adapter.adapter.modulesToSave.isEmpty {
+            // modules_to_save replace whole tensors (embeddings, norms): a fresh forward model.
+            let source = ForwardModelCache.forwardCheckpoint(of: resident)
+            let saved = Dictionary(adapter.adapter.modulesToSave.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            model = try LlamaModel(checkpoint: LoadedCheckpoint(format: source.format, path: source.path, sourceFiles: source.sourceFiles,
+                                                                architecture: source.architecture,
+                                                                tensors: source.tensors.map { saved[$0.name] ?? $0 },
+                                                                config: source.config, ggufMetadata: source.ggufMetadata))
+        }
         if let adapter {
             do {
                 model = try model.applying(adapter.adapter)

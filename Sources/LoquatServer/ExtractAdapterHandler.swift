@@ -20,7 +20,7 @@ extension LoquatServer {
     /// in `otherDifferences`.
     func extractAdapter(_ call: IncomingCall, _ context: RequestContext) throws -> JSONValue {
         let params = try Params(call, allowed: ["base", "finetuned", "rank", "energy", "relativeError", "parameterBudget", "maxRank",
-                                                "targets", "exclude", "relativeTo", "quantized", "svd", "seed", "name"])
+                                                "targets", "exclude", "relativeTo", "quantized", "svd", "seed", "name", "modulesToSave"])
         let started = ContinuousClock.now
         let base = try workspace.model(try params.requiredString("base"))
         let finetuned = try workspace.model(try params.requiredString("finetuned"))
@@ -99,19 +99,24 @@ extension LoquatServer {
             rankPattern[layer.layer.module] = layer.rank
             alphaPattern[layer.layer.module] = Double(layer.rank)
         }
-        let adapter = LoRAAdapter(layers: kept.map(\.layer), rank: maxUsed, alpha: Double(maxUsed), rankPattern: rankPattern,
+        var adapter = LoRAAdapter(layers: kept.map(\.layer), rank: maxUsed, alpha: Double(maxUsed), rankPattern: rankPattern,
                                   alphaPattern: alphaPattern, baseModelNameOrPath: base.checkpoint.path, initMethod: "extract")
-        try adapters.register(ResidentAdapter(handle: handle, adapter: adapter, modelHandle: quantized == nil ? base.handle : try params.optionalString("quantized"),
-                                              baseHandle: base.handle, origin: ["method": .string(call.method), "params": call.params ?? .null]))
         let target = Set(names)
-        let others = try base.checkpoint.tensors.filter { !target.contains($0.name) }.compactMap { tensor -> JSONValue? in
+        let differing = try base.checkpoint.tensors.filter { !target.contains($0.name) }.compactMap { tensor -> (Tensor, Double)? in
             let other = finetuned.checkpoint.tensor(named: tensor.name)!
             guard tensor.dtype.isFloatingPoint || tensor.dtype.isBlockQuantized else { return nil }
             let a = try tensor.float32Values(), b = try other.float32Values()
             var difference = 0.0, norm = 0.0
             for i in a.indices { let d = Double(b[i]) - Double(a[i]); difference += d * d; norm += Double(a[i]) * Double(a[i]) }
             guard difference > 0 else { return nil }
-            return ["name": .string(tensor.name), "relativeChange": .double(LayerErrors.ratio(difference, norm))]
+            return (Tensor(name: other.name, shape: other.shape, float32: b), LayerErrors.ratio(difference, norm))
+        }
+        // modulesToSave: the changed embeddings/norms travel whole, as PEFT's modules_to_save.
+        if try params.optionalBool("modulesToSave") ?? false { adapter.modulesToSave = differing.map(\.0) }
+        try adapters.register(ResidentAdapter(handle: handle, adapter: adapter, modelHandle: quantized == nil ? base.handle : try params.optionalString("quantized"),
+                                              baseHandle: base.handle, origin: ["method": .string(call.method), "params": call.params ?? .null]))
+        let others: [JSONValue] = differing.map { tensor, change in
+            ["name": .string(tensor.name), "relativeChange": .double(change), "savedWhole": .bool(!adapter.modulesToSave.isEmpty)]
         }
         return ["adapter": .string(handle), "base": .string(base.handle), "finetuned": .string(finetuned.handle),
                 "relativeTo": .string(relativeTo), "rank": .int(maxUsed),

@@ -11,6 +11,8 @@ struct MergeRecord: Sendable {
     let sourceHandle: String
     let adapter: LoRAAdapter
     let doraNorms: [String: [Double]]
+    /// The tensors `modules_to_save` replaced, as they were.
+    let replacedTensors: [Tensor]
 }
 
 extension LoquatServer {
@@ -38,6 +40,9 @@ extension LoquatServer {
         if bases.count > 1 {
             throw RPCError.invalidParams("adapters", "the adapters were made for different bases (\(bases.sorted().joined(separator: ", "))); merge adapters of one base")
         }
+        if sources.count > 1 || sources[0].weight != 1, let withSaved = sources.first(where: { !$0.resident.adapter.modulesToSave.isEmpty }) {
+            throw RPCError.invalidParams("adapters", "\(withSaved.resident.handle) carries modules_to_save (whole tensors), which have no weighted combination; merge it alone at weight 1")
+        }
         let weighted = sources.map { WeightedAdapter(adapter: $0.resident.adapter, weight: $0.weight) }
         // One adapter at weight 1 is used as it is (its DoRA magnitudes and QA-LoRA pooling intact).
         let combined: (adapter: LoRAAdapter, layers: [JSONValue])
@@ -60,6 +65,10 @@ extension LoquatServer {
         if into == "quantized" {
             guard let quantized = model.quantized else {
                 throw RPCError.invalidParams("into", "\"\(model.handle)\" is not quantized; merge into: \"full\" instead")
+            }
+            if !combined.adapter.modulesToSave.isEmpty {
+                throw RPCError(code: RPCError.Code.unsupported, message: "Unsupported: modules_to_save into a quantized model",
+                               data: ["param": "into", "reason": "the adapter replaces whole tensors (modules_to_save); merge it into: \"full\""])
             }
             return try mergeIntoQuantized(model: model, quantized: quantized, adapter: combined.adapter, params: params,
                                           call: call, context: context, started: started)
@@ -104,9 +113,20 @@ extension LoquatServer {
                        call: IncomingCall, started: ContinuousClock.Instant) throws -> JSONValue {
         let source = model.quantized != nil ? ForwardModelCache.forwardCheckpoint(of: model) : model.checkpoint
         let byName = Dictionary(adapter.layers.map { ($0.weightName, $0) }, uniquingKeysWith: { a, _ in a })
+        let saved = Dictionary(adapter.modulesToSave.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var replaced: [Tensor] = []
         var norms: [String: [Double]] = [:]
         var reports: [JSONValue] = []
         let tensors = try source.tensors.map { tensor -> Tensor in
+            if let whole = saved[tensor.name] {
+                guard whole.shape == tensor.shape else {
+                    throw RPCError(code: RPCError.Code.shapeMismatch, message: "Shape mismatch: \(tensor.name)",
+                                   data: ["param": "adapters", "layer": .string(tensor.name), "reason": .string("modules_to_save holds \(whole.shape), the model \(tensor.shape)")])
+                }
+                replaced.append(tensor)
+                reports.append(["name": .string(tensor.name), "strategy": "modules_to_save"])
+                return whole
+            }
             guard let layer = byName[tensor.name] else { return tensor }
             let w = try tensor.float32MatrixAnyDType()
             let merged: Matrix<Float>
@@ -127,7 +147,7 @@ extension LoquatServer {
                                           ggufMetadata: source.ggufMetadata)
         let handle = try requested.map { try workspace.newHandle(requested: $0, prefix: "model") } ?? freeHandle("\(model.handle)-merged")
         try workspace.register(ResidentModel(handle: handle, checkpoint: checkpoint,
-                                             mergeRecord: MergeRecord(sourceHandle: model.handle, adapter: adapter, doraNorms: norms)))
+                                             mergeRecord: MergeRecord(sourceHandle: model.handle, adapter: adapter, doraNorms: norms, replacedTensors: replaced)))
         return ["model": .string(handle), "into": "full", "source": .string(model.handle),
                 "report": ["layers": .array(reports), "combination": .array(combination)],
                 "seconds": .double((ContinuousClock.now - started).seconds)]
@@ -142,7 +162,9 @@ extension LoquatServer {
             throw RPCError.invalidParams("model", "\"\(model.handle)\" was not made by merge into: \"full\"; there is nothing to unmerge")
         }
         let byName = Dictionary(record.adapter.layers.map { ($0.weightName, $0) }, uniquingKeysWith: { a, _ in a })
+        let originals = Dictionary(record.replacedTensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let tensors = try model.checkpoint.tensors.map { tensor -> Tensor in
+            if let original = originals[tensor.name] { return original }
             guard let layer = byName[tensor.name] else { return tensor }
             let merged = try tensor.float32MatrixAnyDType()
             let scale = record.adapter.scale(of: layer)

@@ -43,7 +43,7 @@ enum PEFTAdapterConversion {
             ("lora_ga_config", .null),
             ("megatron_config", .null),
             ("megatron_core", "megatron.core"),
-            ("modules_to_save", .null),
+            ("modules_to_save", adapter.modulesToSave.isEmpty ? .null : .strings(moduleNames(adapter.modulesToSave))),
             ("monteclora_config", .null),
             ("peft_type", "LORA"),
             ("peft_version", "0.21.2"),
@@ -67,8 +67,18 @@ enum PEFTAdapterConversion {
     /// The tensors, Float32, PEFT keys. A QA-LoRA layer is written with its pooling expanded
     /// into A (`A_dense[k, i] = A[k, i / L] / L`), which gives the same ΔW as a plain LoRA any
     /// PEFT version loads.
+    /// `model.norm.weight` → `model.norm`, distinct, in order.
+    static func moduleNames(_ tensors: [Tensor]) -> [String] {
+        var names: [String] = []
+        for tensor in tensors {
+            let name = tensor.name.hasSuffix(".weight") ? String(tensor.name.dropLast(7)) : tensor.name.hasSuffix(".bias") ? String(tensor.name.dropLast(5)) : tensor.name
+            if !names.contains(name) { names.append(name) }
+        }
+        return names
+    }
+
     static func tensors(of adapter: LoRAAdapter) -> [Tensor] {
-        adapter.layers.flatMap { layer -> [Tensor] in
+        adapter.modulesToSave.map { $0.renamed(PEFTAdapterFiles.keyPrefix + $0.name) } + adapter.layers.flatMap { layer -> [Tensor] in
             let a = layer.denseLoraA
             var tensors = [
                 Tensor(name: PEFTAdapterFiles.key(module: layer.module, role: .loraA), shape: a.shape, float32: a.values),

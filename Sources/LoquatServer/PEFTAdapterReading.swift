@@ -34,15 +34,24 @@ enum PEFTAdapterReading {
 
         var parts: [String: [PEFTAdapterFiles.Role: Tensor]] = [:]
         var order: [String] = []
+        var saved: [Tensor] = []
+        let modulesToSave = Set(config["modules_to_save"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         for tensor in file.tensors {
             guard let (module, role) = PEFTAdapterFiles.parse(key: tensor.name) else {
-                throw fail("\(tensor.name) is not a lora_A/lora_B/lora_magnitude_vector tensor (embedding LoRA, biases and modules_to_save are not supported)")
+                // modules_to_save: whole tensors under the plain module path.
+                let name = tensor.name.hasPrefix(PEFTAdapterFiles.keyPrefix) ? String(tensor.name.dropFirst(PEFTAdapterFiles.keyPrefix.count)) : tensor.name
+                let module = name.hasSuffix(".weight") ? String(name.dropLast(7)) : name.hasSuffix(".bias") ? String(name.dropLast(5)) : name
+                if modulesToSave.contains(where: { module == $0 || module.hasSuffix("." + $0) }) {
+                    saved.append(tensor.renamed(name))
+                    continue
+                }
+                throw fail("\(tensor.name) is not a lora_A/lora_B/lora_magnitude_vector tensor nor in modules_to_save (embedding LoRA and lora_bias are not supported)")
             }
             guard [.f32, .f16, .bf16].contains(tensor.dtype) else { throw fail("\(tensor.name) has dtype \(tensor.dtype.rawValue); expected F32, F16 or BF16") }
             if parts[module] == nil { order.append(module) }
             parts[module, default: [:]][role] = tensor
         }
-        guard !order.isEmpty else { throw fail("adapter_model.safetensors holds no LoRA tensors") }
+        guard !order.isEmpty || !saved.isEmpty else { throw fail("adapter_model.safetensors holds no LoRA tensors") }
         let layers = try order.map { module -> LoRALayer in
             let roles = parts[module]!
             guard let aTensor = roles[.loraA], let bTensor = roles[.loraB] else { throw fail("\(module) lacks lora_A or lora_B") }
@@ -59,12 +68,13 @@ enum PEFTAdapterReading {
             }
             return LoRALayer(module: module, alpha: alphaPattern.value(for: module) ?? alpha, loraA: a, loraB: b, magnitude: magnitude)
         }
-        let adapter = LoRAAdapter(layers: layers, rank: rank, alpha: alpha, useRSLoRA: useRSLoRA, useDoRA: useDoRA,
+        var adapter = LoRAAdapter(layers: layers, rank: rank, alpha: alpha, useRSLoRA: useRSLoRA, useDoRA: useDoRA,
                                   rankPattern: Dictionary(rankPairs.map { ($0.0, Int($0.1)) }, uniquingKeysWith: { a, _ in a }),
                                   alphaPattern: Dictionary(alphaPairs, uniquingKeysWith: { a, _ in a }),
                                   targetModules: config["target_modules"]?.arrayValue?.compactMap(\.stringValue),
                                   baseModelNameOrPath: config["base_model_name_or_path"]?.stringValue,
                                   initMethod: "peft")
+        adapter.modulesToSave = saved
         return (adapter, directory)
     }
 }

@@ -102,4 +102,39 @@ final class MergeExtractTests: XCTestCase {
         XCTAssertLessThan(try maxWeightError(session, model: "i4m", reference: "i4-full"), 1e-3)
         XCTAssertEqual(session.finish(), 0)
     }
+
+    /// A fine-tune that also changed the embeddings: `modulesToSave` carries them whole through
+    /// extraction, the PEFT files (`modules_to_save`), evaluate and merge.
+    func testModulesToSaveTravelWhole() throws {
+        let session = try session()
+        let directory = makeTemporaryDirectory("modules-to-save")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try result(session, "quantize", ["model": "base", "method": "int", "bits": 4, "groupSize": 64,
+                                             "targets": ["model.embed_tokens.weight", "model.layers.0.*"], "name": "ft-q"])
+        _ = try result(session, "model/save", ["model": "ft-q", "path": .string(directory + "/ft")])
+        _ = try result(session, "model/load", ["path": .string(directory + "/ft"), "name": "ft"])
+        let extracted = try result(session, "extractAdapter", ["base": "base", "finetuned": "ft", "rank": 8, "targets": ["model.layers.0.*"],
+                                                               "modulesToSave": true, "name": "x"])
+        let others = extracted["otherDifferences"]?.arrayValue ?? []
+        XCTAssertEqual(others.compactMap { $0["name"]?.stringValue }, ["model.embed_tokens.weight"])
+        XCTAssertEqual(others.first?["savedWhole"], true)
+        let saved = try result(session, "adapter/save", ["adapter": "x", "path": .string(directory + "/x")])
+        XCTAssertEqual(saved["maxAbsDeltaDifference"]?.doubleValue, 0)
+        let config = try JSON.parse(Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/x/adapter_config.json"))))
+        XCTAssertEqual(config["modules_to_save"], ["model.embed_tokens"])
+        _ = try result(session, "adapter/load", ["path": .string(directory + "/x"), "name": "x2"])
+        let text = JSONValue.string(EvaluateTests.text)
+        func perplexity(_ model: String, adapter: String? = nil) throws -> Double {
+            var params: JSONObject = ["model": .string(model), "metrics": ["perplexity"], "text": text, "contextLength": 64, "maxChunks": 2]
+            if let adapter { params["adapter"] = .string(adapter) }
+            return try XCTUnwrap(result(session, "evaluate", .object(params))["perplexity"]?["value"]?.doubleValue)
+        }
+        _ = try result(session, "merge", ["model": "base", "adapters": ["x2"], "into": "full", "name": "merged"])
+        let unmerged = try perplexity("base", adapter: "x2"), merged = try perplexity("merged")
+        XCTAssertEqual(unmerged, merged, accuracy: 1e-3 * merged, "evaluate applies modules_to_save as merge does")
+        XCTAssertNotEqual(merged, try perplexity("base"))
+        let refused = try session.request("merge", ["adapters": [["adapter": "x", "weight": 0.5]]])
+        XCTAssertEqual(refused["error"]?["data"]?["param"], "adapters")
+        XCTAssertEqual(session.finish(), 0)
+    }
 }

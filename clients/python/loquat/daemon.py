@@ -373,14 +373,15 @@ class Daemon(Client):
 
     def extract_adapter(self, base, finetuned, *, rank=None, energy=None, relative_error=None, parameter_budget=None,
                         max_rank=None, targets=None, exclude=None, relative_to=None, quantized=None, svd=None,
-                        seed=None, name=None, progress=None, timeout=None, **extra):
+                        seed=None, name=None, modules_to_save=None, progress=None, timeout=None, **extra):
         """``extractAdapter``: a LoRA adapter from a fine-tune's delta ``finetuned − base`` (PHLoRA).
 
         Params: one of ``rank`` (default 16), ``energy`` (fraction kept, in (0, 1]),
         ``relative_error`` (relativeError, in [0, 1)) or ``parameter_budget`` (parameterBudget,
         ranks allocated across layers); ``max_rank`` (maxRank); ``targets``/``exclude``;
         ``relative_to`` (relativeTo: "base"|"quantized") with ``quantized`` (the quantized model
-        whose dequantized layers the delta is taken from); ``svd``; ``seed``; ``name``. Returns
+        whose dequantized layers the delta is taken from); ``svd``; ``seed``; ``name``;
+        ``modules_to_save`` (modulesToSave: carry changed embeddings/norms whole). Returns
         ``{adapter, base, finetuned, relativeTo, rank, layers: [{name, rank, energyRetained,
         relativeError}], otherDifferences, seconds}``."""
         body = {"base": _model_handle(base), "finetuned": _model_handle(finetuned)}
@@ -388,4 +389,4 @@ class Daemon(Client):
             rank=rank, energy=energy, relative_error=relative_error, parameter_budget=parameter_budget,
             max_rank=max_rank, targets=_patterns(targets), exclude=_patterns(exclude), relative_to=relative_to,
             quantized=None if quantized is None else _model_handle(quantized), svd=svd, seed=seed, name=name,
-            **extra), progress, timeout)
+            modules_to_save=modules_to_save, **extra), progress, timeout)
