@@ -40,6 +40,13 @@ public struct LoadedCheckpoint: Sendable {
 
     public func tensor(named name: String) -> Tensor? { indexByName[name].map { tensors[$0] } }
 
+    /// The same checkpoint (format, path, source files, architecture, config, GGUF keys) holding
+    /// `tensors` instead: a quantized model's dequantized view, a merge, an adapted base.
+    public func replacingTensors(_ tensors: [Tensor]) -> LoadedCheckpoint {
+        LoadedCheckpoint(format: format, path: path, sourceFiles: sourceFiles, architecture: architecture,
+                         tensors: tensors, config: config, ggufMetadata: ggufMetadata)
+    }
+
     /// Elements of floating-point tensors (weights); integer buffers such as BERT's
     /// `position_ids` are not parameters, as in PyTorch's `numel` over `parameters()`.
     public var parameterCount: Int {

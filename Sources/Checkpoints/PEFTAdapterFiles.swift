@@ -18,6 +18,13 @@ public enum PEFTAdapterFiles {
         role == .magnitude ? "\(keyPrefix)\(module).\(role.rawValue)" : "\(keyPrefix)\(module).\(role.rawValue).weight"
     }
 
+    /// The module a whole tensor belongs to (`model.norm.weight` → `model.norm`), as PEFT's
+    /// `modules_to_save` names it.
+    public static func moduleName(ofTensor name: String) -> String {
+        for suffix in [".weight", ".bias"] where name.hasSuffix(suffix) { return String(name.dropLast(suffix.count)) }
+        return name
+    }
+
     /// `(module, role)` of a key, accepting keys with or without `base_model.model.` and a stray
     /// `.default` adapter name (written by some non-PEFT trainers); nil for other tensors.
     public static func parse(key: String) -> (module: String, role: Role)? {

@@ -60,7 +60,7 @@ extension LoquatServer {
             let recordPath = FileSystem.join(directory, "loquat.json")
             try AtomicFileWriter.write(try JSON.serialize(record) + [0x0A], to: recordPath, overwrite: true)
             written.append(recordPath)
-            let byteCount = written.reduce(0) { $0 + ((try? MappedFile(path: $1))?.withBytes(\.count) ?? 0) }
+            let byteCount = Self.byteCount(of: written)
             return ["adapter": .string(resident.handle), "path": .string(directory), "format": "peft", "files": .strings(written),
                     "tensorCount": .int(tensors.count), "byteCount": .int(byteCount), "maxAbsDeltaDifference": .double(difference)]
         } catch {

@@ -74,7 +74,7 @@ extension LoquatServer {
             ]
             try AtomicFileWriter.write(try JSON.serialize(record) + [0x0A], to: provenancePath, overwrite: true)
             written.append(provenancePath)
-            let byteCount = written.reduce(0) { $0 + ((try? MappedFile(path: $1))?.withBytes(\.count) ?? 0) }
+            let byteCount = Self.byteCount(of: written)
             return ["adapter": .string(resident.handle), "path": .string(path), "format": "gguf", "files": .strings(written),
                     "tensorCount": .int(2 * layers.count), "byteCount": .int(byteCount), "maxAbsDeltaDifference": .double(largest)]
         } catch {

@@ -23,6 +23,22 @@ final class CalibrationSet: Sendable {
     }
 }
 
+extension CalibrationSet {
+    /// The statistics of weight `name`, which must take `inputWidth` inputs: -32602 naming the
+    /// layer when the set has none, -32003 when it recorded another width.
+    func statistics(for name: String, inputWidth: Int) throws -> LayerCalibration {
+        guard let statistics = layers[name] else {
+            throw RPCError.invalidParams("calibration", "\(handle) has no statistics for \(name) (recorded on \(modelHandle))")
+        }
+        guard statistics.gram.rowCount == inputWidth else {
+            throw RPCError(code: RPCError.Code.shapeMismatch, message: "Shape mismatch: \(name)",
+                           data: ["param": "calibration", "layer": .string(name),
+                                  "reason": .string("\(name) takes \(inputWidth) inputs but \(handle) recorded \(statistics.gram.rowCount)")])
+        }
+        return statistics
+    }
+}
+
 /// The resident calibration sets, by handle.
 final class CalibrationStore: Sendable {
     private let sets = Mutex<[String: CalibrationSet]>([:])

@@ -33,9 +33,7 @@ final class ForwardModelCache: Sendable {
     static func forwardCheckpoint(of resident: ResidentModel) -> LoadedCheckpoint {
         guard let quantized = resident.quantized else { return resident.checkpoint }
         let base = quantized.base
-        return LoadedCheckpoint(format: base.format, path: base.path, sourceFiles: base.sourceFiles,
-                                architecture: base.architecture, tensors: quantized.dequantizedTensors(),
-                                config: base.config, ggufMetadata: base.ggufMetadata)
+        return base.replacingTensors(quantized.dequantizedTensors())
     }
 }
 
@@ -109,10 +107,7 @@ extension LoquatServer {
             // modules_to_save replace whole tensors (embeddings, norms): a fresh forward model.
             let source = ForwardModelCache.forwardCheckpoint(of: resident)
             let saved = Dictionary(adapter.adapter.modulesToSave.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            model = try LlamaModel(checkpoint: LoadedCheckpoint(format: source.format, path: source.path, sourceFiles: source.sourceFiles,
-                                                                architecture: source.architecture,
-                                                                tensors: source.tensors.map { saved[$0.name] ?? $0 },
-                                                                config: source.config, ggufMetadata: source.ggufMetadata))
+            model = try LlamaModel(checkpoint: source.replacingTensors(source.tensors.map { saved[$0.name] ?? $0 }))
         }
         if let adapter {
             do {

@@ -111,8 +111,7 @@ extension LoquatServer {
                 let merged = adapter.adapter.adaptedWeight(base: try tensor.float32MatrixAnyDType(), layer: layer)
                 return Tensor(name: tensor.name, shape: tensor.shape, float32: merged.values)
             }
-            checkpoint = LoadedCheckpoint(format: checkpoint.format, path: checkpoint.path, sourceFiles: checkpoint.sourceFiles,
-                                          architecture: checkpoint.architecture, tensors: tensors, config: checkpoint.config)
+            checkpoint = checkpoint.replacingTensors(tensors)
         }
         let model = try BertModel(checkpoint: checkpoint)
         let referenceModel = try BertModel(checkpoint: ForwardModelCache.forwardCheckpoint(of: reference))

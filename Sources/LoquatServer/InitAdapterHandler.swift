@@ -82,17 +82,7 @@ extension LoquatServer {
                                data: ["param": "base", "layer": .string(name),
                                       "reason": .string("the base \"\(baseResident.handle)\" has \(name) as \(tensor.shape) but \"\(resident.handle)\" has \(layer.shape)")])
             }
-            let layerCalibration = try calibration.map { set -> LayerCalibration in
-                guard let statistics = set.layers[name] else {
-                    throw RPCError.invalidParams("calibration", "\(set.handle) has no statistics for \(name) (recorded on \(set.modelHandle))")
-                }
-                guard statistics.gram.rowCount == tensor.shape[1] else {
-                    throw RPCError(code: RPCError.Code.shapeMismatch, message: "Shape mismatch: \(name)",
-                                   data: ["param": "calibration", "layer": .string(name),
-                                          "reason": .string("\(name) takes \(tensor.shape[1]) inputs but \(set.handle) recorded \(statistics.gram.rowCount)")])
-                }
-                return statistics
-            }
+            let layerCalibration = try calibration?.statistics(for: name, inputWidth: tensor.shape[1])
             let layerRank = rankPattern.value(for: module).map { Int($0) } ?? rank
             let limit = min(tensor.shape[0], tensor.shape[1])
             guard layerRank <= limit else {

@@ -33,9 +33,7 @@ extension LoquatServer {
             let tensors = source.tensors.map { tensor in
                 byName[tensor.name].map { Tensor(name: tensor.name, shape: tensor.shape, float32: $0.values) } ?? tensor
             }
-            let checkpoint = LoadedCheckpoint(format: source.format, path: source.path, sourceFiles: source.sourceFiles,
-                                              architecture: source.architecture, tensors: tensors, config: source.config,
-                                              ggufMetadata: source.ggufMetadata)
+            let checkpoint = source.replacingTensors(tensors)
             try workspace.register(ResidentModel(handle: handle, checkpoint: checkpoint))
         }
         return handle

@@ -142,9 +142,7 @@ extension LoquatServer {
                             "deltaRelative": .double(LayerErrors.ratio(LayerErrors.squaredNorm(delta), LayerErrors.squaredNorm(w)))])
             return Tensor(name: tensor.name, shape: tensor.shape, float32: merged.values)
         }
-        let checkpoint = LoadedCheckpoint(format: source.format, path: source.path, sourceFiles: source.sourceFiles,
-                                          architecture: source.architecture, tensors: tensors, config: source.config,
-                                          ggufMetadata: source.ggufMetadata)
+        let checkpoint = source.replacingTensors(tensors)
         let handle = try requested.map { try workspace.newHandle(requested: $0, prefix: "model") } ?? freeHandle("\(model.handle)-merged")
         try workspace.register(ResidentModel(handle: handle, checkpoint: checkpoint,
                                              mergeRecord: MergeRecord(sourceHandle: model.handle, adapter: adapter, doraNorms: norms, replacedTensors: replaced)))
@@ -179,9 +177,7 @@ extension LoquatServer {
             return Tensor(name: tensor.name, shape: tensor.shape, float32: restored.values)
         }
         let source = model.checkpoint
-        let checkpoint = LoadedCheckpoint(format: source.format, path: source.path, sourceFiles: source.sourceFiles,
-                                          architecture: source.architecture, tensors: tensors, config: source.config,
-                                          ggufMetadata: source.ggufMetadata)
+        let checkpoint = source.replacingTensors(tensors)
         let handle = try params.optionalString("name").map { try workspace.newHandle(requested: $0, prefix: "model") } ?? freeHandle("\(model.handle)-unmerged")
         try workspace.register(ResidentModel(handle: handle, checkpoint: checkpoint))
         return ["model": .string(handle), "source": .string(model.handle), "layerCount": .int(byName.count)]

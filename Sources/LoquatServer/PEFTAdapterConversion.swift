@@ -71,7 +71,7 @@ enum PEFTAdapterConversion {
     static func moduleNames(_ tensors: [Tensor]) -> [String] {
         var names: [String] = []
         for tensor in tensors {
-            let name = tensor.name.hasSuffix(".weight") ? String(tensor.name.dropLast(7)) : tensor.name.hasSuffix(".bias") ? String(tensor.name.dropLast(5)) : tensor.name
+            let name = PEFTAdapterFiles.moduleName(ofTensor: tensor.name)
             if !names.contains(name) { names.append(name) }
         }
         return names

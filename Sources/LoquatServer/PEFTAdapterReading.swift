@@ -40,7 +40,7 @@ enum PEFTAdapterReading {
             guard let (module, role) = PEFTAdapterFiles.parse(key: tensor.name) else {
                 // modules_to_save: whole tensors under the plain module path.
                 let name = tensor.name.hasPrefix(PEFTAdapterFiles.keyPrefix) ? String(tensor.name.dropFirst(PEFTAdapterFiles.keyPrefix.count)) : tensor.name
-                let module = name.hasSuffix(".weight") ? String(name.dropLast(7)) : name.hasSuffix(".bias") ? String(name.dropLast(5)) : name
+                let module = PEFTAdapterFiles.moduleName(ofTensor: name)
                 if modulesToSave.contains(where: { module == $0 || module.hasSuffix("." + $0) }) {
                     saved.append(tensor.renamed(name))
                     continue

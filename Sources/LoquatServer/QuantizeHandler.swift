@@ -44,14 +44,8 @@ extension LoquatServer {
         if let calibrationSet {
             // Statistics must describe these layers' inputs: same names, same input widths.
             for (name, _) in job.assignments {
-                guard let statistics = calibrationSet.layers[name] else {
-                    throw RPCError.invalidParams("calibration", "\(calibrationSet.handle) has no statistics for \(name) (recorded on \(calibrationSet.modelHandle))")
-                }
-                if let width = checkpoint.tensor(named: name)?.shape.last, width != statistics.gram.rowCount {
-                    throw RPCError(code: RPCError.Code.shapeMismatch, message: "Shape mismatch: \(name)",
-                                   data: ["param": "calibration", "layer": .string(name),
-                                          "reason": .string("\(name) takes \(width) inputs but \(calibrationSet.handle) recorded \(statistics.gram.rowCount)")])
-                }
+                let width = checkpoint.tensor(named: name)?.shape.last
+                _ = try calibrationSet.statistics(for: name, inputWidth: width ?? calibrationSet.layers[name]?.gram.rowCount ?? 0)
             }
             job.calibration = calibrationSet.layers
         }

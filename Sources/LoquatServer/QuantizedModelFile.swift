@@ -135,9 +135,7 @@ enum QuantizedModelFile {
         guard Set(order) == known, order.count == known.count else {
             throw LoquatFormatError.malformed("\(file.path): tensorOrder does not list exactly the file's tensors and layers")
         }
-        let base = LoadedCheckpoint(format: checkpoint.format, path: checkpoint.path, sourceFiles: checkpoint.sourceFiles,
-                                    architecture: checkpoint.architecture, tensors: untouched, config: checkpoint.config,
-                                    ggufMetadata: checkpoint.ggufMetadata)
+        let base = checkpoint.replacingTensors(untouched)
         return QuantizedModel(sourceHandle: nil, base: base, tensorNames: order, layers: layers, request: ["path": .string(checkpoint.path)])
     }
 

@@ -119,9 +119,14 @@ extension LoquatServer {
     }
 
     func saveResult(_ handle: String, path: String, format: String, tensorCount: Int, written: [String]) -> JSONValue {
-        let byteCount = written.reduce(0) { $0 + ((try? MappedFile(path: $1))?.withBytes(\.count) ?? 0) }
+        let byteCount = Self.byteCount(of: written)
         return ["model": .string(handle), "path": .string(path), "format": .string(format),
                 "files": .strings(written), "tensorCount": .int(tensorCount), "byteCount": .int(byteCount)]
+    }
+
+    /// The summed size of the files written (a file that cannot be opened counts 0).
+    static func byteCount(of written: [String]) -> Int {
+        written.reduce(0) { $0 + ((try? MappedFile(path: $1))?.withBytes(\.count) ?? 0) }
     }
 
     /// `loquat.json` (or `<file>.loquat.json`): the request, the source's path, format and

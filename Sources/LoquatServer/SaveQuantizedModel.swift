@@ -98,8 +98,7 @@ extension LoquatServer {
     /// dequantized to Float32.
     func dequantizedCheckpoint(_ model: QuantizedModel) -> LoadedCheckpoint {
         let base = model.base
-        return LoadedCheckpoint(format: base.format, path: base.path, sourceFiles: base.sourceFiles, architecture: base.architecture,
-                                tensors: model.dequantizedTensors(), config: base.config, ggufMetadata: base.ggufMetadata)
+        return base.replacingTensors(model.dequantizedTensors())
     }
 
     /// bnb and loquat hold the quantized codes themselves; a dtype would be a misunderstanding.

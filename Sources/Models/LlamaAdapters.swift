@@ -67,7 +67,9 @@ extension LlamaModel {
             if let magnitude = layer.magnitude {
                 let base = Matrix(rowCount: slot.rows, columnCount: slot.columns,
                                   values: Array(slot.matrix.values[(slot.offset * slot.columns)..<((slot.offset + slot.rows) * slot.columns)]))
-                let norms = RowNorms.of(adapter.adaptedWeight(base: base, layer: LoRALayer(module: layer.module, alpha: layer.alpha, loraA: layer.loraA, loraB: layer.loraB, poolingGroupSize: layer.poolingGroupSize)))
+                var plain = layer
+                plain.magnitude = nil                                                    // ‖W + ΔW‖_row, not yet rescaled
+                let norms = RowNorms.of(adapter.adaptedWeight(base: base, layer: plain))
                 factor = zip(magnitude, norms).map { m, n in n == 0 ? 0 : Float(Double(m) / n) }
             }
             let lora = LinearLoRA(loraA: dense, scaledB: Matrix(rowCount: layer.loraB.rowCount, columnCount: layer.loraB.columnCount,
