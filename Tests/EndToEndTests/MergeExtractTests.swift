@@ -137,4 +137,21 @@ final class MergeExtractTests: XCTestCase {
         XCTAssertEqual(refused["error"]?["data"]?["param"], "adapters")
         XCTAssertEqual(session.finish(), 0)
     }
+
+    /// extractAdapter's bad input: a fine-tune of another architecture (-32003 naming the tensor)
+    /// and a rank the layers cannot hold (-32602 naming the layer).
+    func testExtractionRefusesMismatchedModelsAndImpossibleRanks() throws {
+        guard let miniLM = SampleModels.miniLMDirectory else { throw XCTSkip("MiniLM not fetched") }
+        let session = try session()
+        _ = try result(session, "model/load", ["path": .string(miniLM), "name": "bert"])
+        let mismatch = try session.request("extractAdapter", ["base": "base", "finetuned": "bert"])
+        XCTAssertEqual(mismatch["error"]?["code"], -32003, "\(mismatch)")
+        XCTAssertEqual(mismatch["error"]?["data"]?["param"], "finetuned")
+        XCTAssertNotNil(mismatch["error"]?["data"]?["layer"]?.stringValue)
+        let rank = try session.request("extractAdapter", ["base": "base", "finetuned": "base", "rank": 1000, "targets": ["model.layers.0.*"]])
+        XCTAssertEqual(rank["error"]?["code"], -32602, "\(rank)")
+        XCTAssertEqual(rank["error"]?["data"]?["param"], "rank")
+        XCTAssertNotNil(rank["error"]?["data"]?["layer"]?.stringValue)
+        XCTAssertEqual(session.finish(), 0)
+    }
 }
